@@ -1,0 +1,116 @@
+"""Pictures of embeddings: UMAP maps, retrieval galleries, correlation heatmaps, training curves.
+
+Each function draws on an ``Axes`` it is given (or a new one) and returns it, or
+returns a new ``Figure`` when it needs a grid; nothing touches global state.
+Images are given as the datasets store them: uint8 or float tensors (N, C, H, W).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.offsetbox import AnnotationBbox, OffsetImage
+
+from .evaluation import correlation_matrix, mean_abs_correlation, nearest_neighbors
+from .utils import check_embeddings, check_labels
+
+
+def umap_2d(embeddings, seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1) -> np.ndarray:
+    """2-D UMAP (McInnes et al. 2018) of L2-normalised embeddings (N, D) -> (N, 2)."""
+    import umap  # slow import (numba): only when needed
+
+    x = torch.nn.functional.normalize(check_embeddings(torch.as_tensor(embeddings)).float(), dim=1)
+    reducer = umap.UMAP(n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed, n_jobs=1)
+    return reducer.fit_transform(x.numpy())
+
+
+def _picture(image) -> np.ndarray:
+    """(C, H, W) tensor or array -> (H, W) or (H, W, 3) array for imshow."""
+    image = np.asarray(image.float() if isinstance(image, torch.Tensor) else image)
+    image = image / 255.0 if image.max() > 1.0 else image
+    return image[0] if image.shape[0] == 1 else np.transpose(image, (1, 2, 0))
+
+
+def _axes(ax, figsize=(6, 5)):
+    return ax if ax is not None else plt.subplots(figsize=figsize, layout="constrained")[1]
+
+
+def plot_embedding_2d(points, labels, ax=None, images=None, n_thumbnails: int = 0,
+                      seed: int = 0, title: str | None = None, cmap: str = "tab20"):
+    """Scatter of 2-D points (N, 2) coloured by class, optionally with image thumbnails.
+
+    Args:
+        points: e.g. the output of :func:`umap_2d`.
+        labels: (N,) class ids, used for colours (classes cycle through ``cmap``).
+        images: (N, C, H, W) images; ``n_thumbnails`` of them, chosen at random with
+            ``seed``, are drawn at their points.
+    """
+    points = np.asarray(points)
+    labels = check_labels(labels, length=len(points)).numpy()
+    if points.ndim != 2 or points.shape[1] != 2:
+        raise ValueError(f"points must have shape (N, 2), found {points.shape}")
+    ax = _axes(ax)
+    ax.scatter(points[:, 0], points[:, 1], c=labels % 20, cmap=cmap, s=6, alpha=0.8, linewidths=0)
+    if images is not None and n_thumbnails > 0:
+        rng = np.random.default_rng(seed)
+        for i in rng.choice(len(points), size=min(n_thumbnails, len(points)), replace=False):
+            thumb = OffsetImage(_picture(images[i]), zoom=0.6, cmap="gray_r")
+            ax.add_artist(AnnotationBbox(thumb, points[i], frameon=True, pad=0.05,
+                                         bboxprops={"edgecolor": plt.get_cmap(cmap)(labels[i] % 20)}))
+    ax.set(xticks=[], yticks=[], title=title or f"UMAP of {len(points)} embeddings, "
+                                                 f"{len(np.unique(labels))} classes")
+    return ax
+
+
+def plot_retrieval(images, embeddings, labels, queries: Sequence[int], k: int = 6,
+                   class_names: Sequence[str] | None = None):
+    """A gallery: each row is a query and its k nearest neighbours (query excluded).
+
+    Correct neighbours (same class as the query) are framed green, wrong ones red.
+    Returns a new Figure.
+    """
+    labels = check_labels(labels, length=len(embeddings)).numpy()
+    queries = [int(q) for q in queries]
+    if not queries or min(queries) < 0 or max(queries) >= len(labels):
+        raise ValueError(f"queries must be indices between 0 and {len(labels) - 1}, found {queries}")
+    _, neighbours = nearest_neighbors(embeddings, k)
+    fig, axes = plt.subplots(len(queries), k + 1, figsize=(1.2 * (k + 1), 1.3 * len(queries)),
+                             squeeze=False, layout="constrained")
+    for row, q in zip(axes, queries):
+        for col, (ax, i) in enumerate(zip(row, [q, *neighbours[q]])):
+            ax.imshow(_picture(images[i]), cmap="gray_r")
+            ax.set(xticks=[], yticks=[])
+            colour = "black" if col == 0 else ("tab:green" if labels[i] == labels[q] else "tab:red")
+            for spine in ax.spines.values():
+                spine.set(edgecolor=colour, linewidth=3 if col else 1.5)
+        name = class_names[labels[q]] if class_names is not None else f"class {labels[q]}"
+        row[0].set_title(name, fontsize=7)
+    axes[0, 1].set_title("nearest", fontsize=7)
+    return fig
+
+
+def plot_correlation(embeddings, ax=None, title: str | None = None, colorbar: bool = True):
+    """Heatmap of the (D, D) correlation between embedding dimensions on a fixed -1..1 scale,
+    titled with the mean absolute off-diagonal correlation."""
+    corr = correlation_matrix(embeddings)
+    ax = _axes(ax, figsize=(5, 4.2))
+    im = ax.imshow(corr, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+    summary = f"mean |corr| = {mean_abs_correlation(embeddings):.3f}"
+    ax.set(title=f"{title}\n{summary}" if title else summary, xlabel="dimension", ylabel="dimension")
+    if colorbar:
+        ax.figure.colorbar(im, ax=ax, shrink=0.8)
+    return ax
+
+
+def plot_history(history, metrics: Sequence[str] = ("recall@1", "nmi"), ax=None, label: str = ""):
+    """Curves of the recorded ``metrics`` against the epoch (from a training History)."""
+    ax = _axes(ax, figsize=(5, 3.5))
+    epochs = history["epoch"]
+    for name in metrics:
+        ax.plot(epochs, history[name], marker="o", ms=3, label=f"{label} {name}".strip())
+    ax.set(xlabel="epoch", ylabel=", ".join(metrics))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax

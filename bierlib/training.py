@@ -1,0 +1,252 @@
+"""One training loop for every chapter and both profiles.
+
+``train(model, loss_fn, train_set, test_set, config)`` draws P x K batches,
+minimises ``loss_fn(embeddings, labels)`` with Adam, evaluates retrieval on the
+test classes after every ``eval_every`` epochs (and once before training) and
+returns a :class:`History`.
+
+With a ``checkpoint_dir`` it is resumable: after every epoch the model, the
+optimiser and the history are written atomically to ``checkpoint_dir/last.pt``.
+Calling ``train`` again with the same arguments continues from there and ends
+exactly where an uninterrupted run ends (batches depend only on ``(seed, epoch)``
+and the global torch RNG is re-seeded at the start of every epoch); a finished
+run is loaded instead of retrained; a larger ``epochs`` extends it.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from .evaluation import evaluate
+from .sampling import PKSampler
+from .utils import atomic_torch_save, check_positive_int, select_device
+
+CHECKPOINT_FORMAT = 1
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Hyperparameters of :func:`train`; the profiles in :mod:`bierlib.profiles` fill them."""
+
+    epochs: int = 10
+    steps_per_epoch: int | None = None  # None: about one pass over the training images
+    classes_per_batch: int = 32  # P
+    images_per_class: int = 4  # K
+    lr: float = 1e-3
+    embedding_lr_multiplier: float = 1.0  # lr factor for ``model.embedding`` (x10 in BIER)
+    weight_decay: float = 1e-4
+    seed: int = 0
+    eval_every: int = 1
+    eval_ks: Sequence[int] = (1, 2, 4, 8)
+    clustering: bool = True  # NMI and F1 at every evaluation
+    keep_embeddings: bool = False  # store the test embeddings of every evaluation
+    num_workers: int = 0
+    amp: bool = True  # mixed precision on CUDA (bf16 where supported)
+
+    def __post_init__(self):
+        for name in ("epochs", "classes_per_batch", "images_per_class", "eval_every"):
+            check_positive_int(getattr(self, name), name)
+        if self.steps_per_epoch is not None:
+            check_positive_int(self.steps_per_epoch, "steps_per_epoch")
+        if self.lr <= 0 or self.embedding_lr_multiplier <= 0 or self.weight_decay < 0:
+            raise ValueError(f"lr and embedding_lr_multiplier must be > 0 and weight_decay >= 0, "
+                             f"found {self.lr}, {self.embedding_lr_multiplier}, {self.weight_decay}")
+        self.eval_ks = tuple(int(k) for k in self.eval_ks)
+
+
+class History:
+    """Per-evaluation records (plain dicts: epoch, step, loss, seconds, metrics) and,
+    optionally, the test embeddings of each evaluation (for scrubbing through epochs)."""
+
+    def __init__(self, records: list[dict] | None = None, embeddings: list[torch.Tensor] | None = None):
+        self.records = records or []
+        self.embeddings = embeddings or []
+
+    def __getitem__(self, key: str) -> list:
+        """The values of ``key`` over the records, e.g. ``history["recall@1"]``."""
+        if not self.records or key not in self.records[-1]:
+            raise KeyError(f"{key!r} is not recorded; available: "
+                           f"{sorted(self.records[-1]) if self.records else []}")
+        return [r.get(key, float("nan")) for r in self.records]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def final(self) -> dict:
+        """The last record."""
+        return self.records[-1]
+
+    def __repr__(self) -> str:
+        return f"History({len(self.records)} records, final={self.final if self.records else None})"
+
+
+@torch.no_grad()
+def embed(model: nn.Module, dataset: Dataset, batch_size: int = 512, device=None,
+          amp: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Embeddings (N, D) float32 on the CPU and labels (N,) of a whole dataset, in order."""
+    device = select_device(device) if device is None or isinstance(device, str) else device
+    was_training = model.training
+    model.eval()
+    outputs, labels = [], []
+    try:
+        for images, targets in DataLoader(dataset, batch_size=batch_size):
+            with _autocast(device, amp):
+                outputs.append(model(images.to(device)).float().cpu())
+            labels.append(targets)
+    finally:
+        model.train(was_training)
+    return torch.cat(outputs), torch.cat(labels)
+
+
+def _autocast(device: torch.device, amp: bool):
+    if amp and device.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+    return contextlib.nullcontext()
+
+
+def _optimizer(model: nn.Module, loss_fn, config: TrainConfig) -> torch.optim.Optimizer:
+    head = getattr(model, "embedding", None)
+    head_ids = {id(p) for p in head.parameters()} if isinstance(head, nn.Module) else set()
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if id(p) not in head_ids], "lr": config.lr},
+              {"params": [p for p in params if id(p) in head_ids],
+               "lr": config.lr * config.embedding_lr_multiplier}]
+    if isinstance(loss_fn, nn.Module):  # losses with parameters (e.g. adversarial regressors)
+        groups.append({"params": [p for p in loss_fn.parameters() if p.requires_grad], "lr": config.lr})
+    groups = [g for g in groups if g["params"]]
+    return torch.optim.Adam(groups, weight_decay=config.weight_decay)
+
+
+def _comparable(config: TrainConfig) -> dict:
+    return {k: v for k, v in dataclasses.asdict(config).items()
+            if k not in ("epochs", "num_workers", "keep_embeddings")}
+
+
+def train(model: nn.Module, loss_fn: Callable, train_set: Dataset, test_set: Dataset,
+          config: TrainConfig | None = None, checkpoint_dir=None, device=None,
+          progress: bool = True, callbacks: Sequence[Callable[[dict, nn.Module], None]] = ()
+          ) -> History:
+    """Train ``model`` with ``loss_fn(embeddings, labels)`` and evaluate on ``test_set``.
+
+    Args:
+        model: maps images (B, C, H, W) to embeddings (B, D).
+        loss_fn: any loss of :mod:`bierlib.losses` (an ``nn.Module`` loss's own
+            parameters are trained too).
+        train_set, test_set: datasets with a ``targets`` (N,) attribute, disjoint classes.
+        config: a :class:`TrainConfig`; default ``TrainConfig()``.
+        checkpoint_dir: folder for ``last.pt``; resume from it if present.
+        device: ``"cuda"``, ``"mps"``, ``"cpu"``; default: the best available.
+        progress: show a tqdm progress bar.
+        callbacks: called as ``callback(record, model)`` after every epoch.
+
+    Returns:
+        a :class:`History` whose first record (epoch 0) is the untrained model.
+    """
+    config = config or TrainConfig()
+    device = select_device(device) if device is None or isinstance(device, str) else device
+    for name, ds in (("train_set", train_set), ("test_set", test_set)):
+        if not hasattr(ds, "targets") or len(ds) == 0:
+            raise ValueError(f"{name} must be a non-empty dataset with a `targets` attribute, "
+                             f"found {type(ds).__name__} of length {len(ds)}")
+    model.to(device)
+    if isinstance(loss_fn, nn.Module):
+        loss_fn.to(device)
+    optimizer = _optimizer(model, loss_fn, config)
+    history, start_epoch = History(), 0
+    path = Path(checkpoint_dir) / "last.pt" if checkpoint_dir is not None else None
+    if path is not None and path.is_file():
+        start_epoch, history = _resume(path, model, loss_fn, optimizer, config, device)
+
+    sampler = PKSampler(train_set.targets, config.classes_per_batch, config.images_per_class,
+                        config.steps_per_epoch, seed=config.seed)
+    loader = DataLoader(train_set, batch_sampler=sampler, num_workers=config.num_workers,
+                        pin_memory=device.type == "cuda")
+    scaler = torch.amp.GradScaler("cuda", enabled=config.amp and device.type == "cuda"
+                                  and not torch.cuda.is_bf16_supported())
+
+    def evaluate_now(epoch: int, loss: float, seconds: float) -> dict:
+        emb, labels = embed(model, test_set, device=device, amp=config.amp)
+        record = {"epoch": epoch, "step": epoch * len(sampler), "loss": loss, "seconds": seconds,
+                  **evaluate(emb, labels, config.eval_ks, clustering=config.clustering)}
+        history.records.append(record)
+        if config.keep_embeddings:
+            history.embeddings.append(emb.half())
+        return record
+
+    if start_epoch == 0:
+        evaluate_now(0, float("nan"), 0.0)
+    elapsed = history.final["seconds"]
+    bar = tqdm(total=(config.epochs - start_epoch) * len(sampler), disable=not progress,
+               desc="training", unit="step")
+    model.train()
+    for epoch in range(start_epoch + 1, config.epochs + 1):
+        tic, losses = time.perf_counter(), []
+        sampler.set_epoch(epoch)
+        torch.manual_seed(config.seed * 1_000_003 + epoch)  # augmentation, dropout: resumable
+        for images, labels in loader:
+            images, labels = images.to(device, non_blocking=True), labels.to(device)
+            with _autocast(device, config.amp):
+                embeddings = model(images)
+            loss = loss_fn(embeddings.float(), labels)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"the loss became {loss.item()} at epoch {epoch}; "
+                                         "lower the learning rate")
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            losses.append(loss.item())
+            bar.update()
+            bar.set_postfix(epoch=epoch, loss=f"{losses[-1]:.4f}")
+        elapsed += time.perf_counter() - tic
+        if epoch % config.eval_every == 0 or epoch == config.epochs:
+            record = evaluate_now(epoch, float(np.mean(losses)), elapsed)
+            bar.set_postfix(epoch=epoch, loss=f"{record['loss']:.4f}",
+                            R1=f"{record['recall@1']:.3f}")
+        if path is not None:
+            atomic_torch_save(_state(model, loss_fn, optimizer, config, epoch, history), path)
+        for callback in callbacks:
+            callback(history.final, model)
+    bar.close()
+    model.eval()
+    return history
+
+
+def _state(model, loss_fn, optimizer, config, epoch, history) -> dict:
+    return {"format": CHECKPOINT_FORMAT, "epoch": epoch, "config": _comparable(config),
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "loss_fn": loss_fn.state_dict() if isinstance(loss_fn, nn.Module) else {},
+            "records": history.records, "embeddings": history.embeddings}
+
+
+def _resume(path: Path, model, loss_fn, optimizer, config, device) -> tuple[int, History]:
+    state = torch.load(path, map_location=device, weights_only=True)
+    if state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} has checkpoint format {state.get('format')}, expected "
+                         f"{CHECKPOINT_FORMAT}; delete it to train from scratch")
+    ours = _comparable(config)
+    ours["eval_ks"] = list(ours["eval_ks"])
+    theirs = {**state["config"], "eval_ks": list(state["config"]["eval_ks"])}
+    if theirs != ours:
+        diff = {k: (theirs.get(k), ours.get(k)) for k in ours if theirs.get(k) != ours.get(k)}
+        raise ValueError(f"{path} was written with a different configuration "
+                         f"(checkpoint vs now: {diff}); use another checkpoint_dir or delete it")
+    if state["epoch"] > config.epochs:
+        raise ValueError(f"{path} holds {state['epoch']} epochs, more than epochs={config.epochs}; "
+                         "raise epochs or use another checkpoint_dir")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if isinstance(loss_fn, nn.Module):
+        loss_fn.load_state_dict(state["loss_fn"])
+    return state["epoch"], History(state["records"], state["embeddings"])

@@ -1,0 +1,44 @@
+"""ipywidgets explorers for a live notebook.
+
+Widgets need a running kernel: in the rendered book every explorer has a static
+twin (the figure that the same plotting function draws for fixed choices).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+from IPython.display import display
+
+from .plotting import plot_retrieval
+from .utils import check_labels
+
+
+def retrieval_explorer(images, embeddings, labels, k: int = 8,
+                       class_names: Sequence[str] | None = None) -> widgets.VBox:
+    """Pick a query (by index, or at random) and see its k nearest neighbours.
+
+    The static twin is :func:`bierlib.plotting.plot_retrieval` for a few fixed queries.
+    """
+    labels = check_labels(labels, length=len(embeddings))
+    query = widgets.IntSlider(value=0, min=0, max=len(labels) - 1, description="query",
+                              continuous_update=False)
+    shuffle = widgets.Button(description="random query")
+    out = widgets.Output()
+
+    def redraw(*_):
+        with out:
+            out.clear_output(wait=True)
+            fig = plot_retrieval(images, embeddings, labels, [query.value], k, class_names)
+            display(fig)
+            plt.close(fig)
+
+    def pick_random(_):
+        import random
+        query.value = random.randrange(len(labels))
+
+    query.observe(redraw, names="value")
+    shuffle.on_click(pick_random)
+    redraw()
+    return widgets.VBox([widgets.HBox([query, shuffle]), out])

@@ -1,0 +1,122 @@
+"""The training loop: it learns, it resumes exactly, it never leaves a half-written checkpoint."""
+import pytest
+import torch
+
+from bierlib.data import ImageTensorDataset
+from bierlib.losses import ContrastiveLoss
+from bierlib.models import SmallConvNet
+from bierlib.training import History, TrainConfig, embed, train
+from bierlib.utils import atomic_torch_save
+
+
+def toy_split(classes, per_class=8, size=16, seed=0):
+    """Each class is a bright square at its own position, plus noise."""
+    g = torch.Generator().manual_seed(seed)
+    images, targets = [], []
+    for t, c in enumerate(classes):
+        r, col = divmod(c, 4)
+        for _ in range(per_class):
+            img = torch.randint(0, 60, (1, size, size), generator=g)
+            img[0, r * 4:r * 4 + 4, col * 4:col * 4 + 4] = 255
+            images.append(img)
+            targets.append(t)
+    return ImageTensorDataset(torch.stack(images).to(torch.uint8), targets, [str(c) for c in classes])
+
+
+TRAIN, TEST = toy_split(range(8)), toy_split(range(8, 16), seed=1)
+CONFIG = TrainConfig(epochs=3, steps_per_epoch=4, classes_per_batch=4, images_per_class=4,
+                     lr=3e-3, eval_ks=(1, 2), clustering=True)
+
+
+def fresh_model():
+    torch.manual_seed(0)
+    return SmallConvNet(embedding_dim=8, width=8)
+
+
+def test_train_records_history_and_learns():
+    history = train(fresh_model(), ContrastiveLoss(), TRAIN, TEST, CONFIG, progress=False)
+    assert isinstance(history, History) and len(history) == 4
+    assert history["epoch"] == [0, 1, 2, 3]
+    assert history["step"] == [0, 4, 8, 12]
+    assert set(history.final) >= {"loss", "recall@1", "recall@2", "nmi", "f1", "map@r", "seconds"}
+    losses = history["loss"][1:]
+    assert losses[-1] < losses[0]
+    with pytest.raises(KeyError, match="recall@1"):
+        history["accuracy"]
+
+
+def stop_after(epoch):
+    def callback(record, model):
+        if record["epoch"] == epoch:
+            raise KeyboardInterrupt  # as if the user pressed stop
+    return callback
+
+
+def test_resume_after_interruption_ends_where_uninterrupted_run_ends(tmp_path):
+    config = TrainConfig(**{**CONFIG.__dict__, "keep_embeddings": True})
+    reference_model = fresh_model()
+    reference = train(reference_model, ContrastiveLoss(), TRAIN, TEST, config, progress=False)
+
+    model = fresh_model()
+    with pytest.raises(KeyboardInterrupt):
+        train(model, ContrastiveLoss(), TRAIN, TEST, config, checkpoint_dir=tmp_path,
+              progress=False, callbacks=[stop_after(2)])
+    resumed_model = fresh_model()
+    resumed = train(resumed_model, ContrastiveLoss(), TRAIN, TEST, config,
+                    checkpoint_dir=tmp_path, progress=False)
+    for a, b in zip(reference_model.state_dict().values(), resumed_model.state_dict().values()):
+        assert torch.equal(a, b)
+    assert [r["loss"] for r in resumed.records][1:] == [r["loss"] for r in reference.records][1:]
+    assert len(resumed.embeddings) == 4
+    assert torch.equal(resumed.embeddings[-1], reference.embeddings[-1])
+
+
+def test_finished_run_is_loaded_not_retrained_and_can_be_extended(tmp_path):
+    first = train(fresh_model(), ContrastiveLoss(), TRAIN, TEST, CONFIG, checkpoint_dir=tmp_path,
+                  progress=False)
+    calls = []
+    again_model = fresh_model()
+    again = train(again_model, ContrastiveLoss(), TRAIN, TEST, CONFIG, checkpoint_dir=tmp_path,
+                  progress=False, callbacks=[lambda r, m: calls.append(r)])
+    assert calls == [] and again.records[1:] == first.records[1:]  # record 0 has loss NaN
+    assert again["recall@1"] == first["recall@1"]
+    emb, _ = embed(again_model, TEST, device="cpu")
+    assert torch.isfinite(emb).all()
+    longer = TrainConfig(**{**CONFIG.__dict__, "epochs": 4})
+    extended = train(fresh_model(), ContrastiveLoss(), TRAIN, TEST, longer, checkpoint_dir=tmp_path,
+                     progress=False)
+    assert extended["epoch"] == [0, 1, 2, 3, 4]
+
+
+def test_checkpoint_with_other_config_is_refused(tmp_path):
+    train(fresh_model(), ContrastiveLoss(), TRAIN, TEST, CONFIG, checkpoint_dir=tmp_path, progress=False)
+    other = TrainConfig(**{**CONFIG.__dict__, "lr": 1e-2})
+    with pytest.raises(ValueError, match="different configuration.*'lr'"):
+        train(fresh_model(), ContrastiveLoss(), TRAIN, TEST, other, checkpoint_dir=tmp_path,
+              progress=False)
+
+
+def test_atomic_save_keeps_old_file_on_failure(tmp_path):
+    path = tmp_path / "last.pt"
+    atomic_torch_save({"a": torch.ones(2)}, path)
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        atomic_torch_save({"a": Unpicklable()}, path)
+    assert torch.equal(torch.load(path, weights_only=True)["a"], torch.ones(2))
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_bad_config_and_data():
+    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+        TrainConfig(epochs=0)
+    with pytest.raises(ValueError, match="lr"):
+        TrainConfig(lr=-1)
+    with pytest.raises(ValueError, match="non-empty dataset with a `targets` attribute"):
+        train(fresh_model(), ContrastiveLoss(), torch.utils.data.TensorDataset(torch.zeros(3)), TEST,
+              CONFIG, progress=False)
+    with pytest.raises(ValueError, match="uint8"):
+        ImageTensorDataset(torch.zeros(2, 1, 4, 4), [0, 1], ["a", "b"])
