@@ -42,12 +42,14 @@ def check_contrastive_loss(fn) -> None:
         raise ExerciseError(f"expected a scalar tensor (shape ()), found {shape}; "
                             "average the pair terms into one number")
     want = contrastive_loss(embeddings, labels, margin, form="hadsell")
-    if _close(got, want):
-        got.backward()
+    got_value = got.detach()
+    if _close(got_value, want):
+        if got.requires_grad:
+            got.backward()
         if x.grad is None or not torch.isfinite(x.grad).all():
             raise ExerciseError("the value is right but no finite gradient reaches the embeddings; "
                                 "avoid .detach(), .item() or NumPy inside the loss")
-        print(f"correct: {float(got):.6f} matches bierlib's contrastive_loss")
+        print(f"correct: {got.item():.6f} matches bierlib's contrastive_loss")
         return
     diagnoses = [
         (-want, "the sign is wrong: a loss must grow when positives move apart"),
@@ -58,8 +60,8 @@ def check_contrastive_loss(fn) -> None:
          "the embeddings were not L2-normalised before taking distances"),
     ]
     for value, message in diagnoses:
-        if _close(got, value):
+        if _close(got_value, value):
             raise ExerciseError(message)
-    raise ExerciseError(f"expected {float(want):.6f}, found {float(got):.6f}. Check that each "
+    raise ExerciseError(f"expected {want.item():.6f}, found {got.detach().item():.6f}. Check that each "
                         "term is averaged over its own pairs, that a point is not paired with "
                         "itself, and that the negative term is max(0, margin - d)^2")

@@ -22,11 +22,11 @@ BACKBONES = {
 class SmallConvNet(nn.Module):
     """Three conv-BN-ReLU-maxpool blocks, global average pooling and a linear embedding layer.
 
-    Sized for 28-64 px images on a CPU: about 0.1 s per training step of 128
-    images of 28x28 on two cores. (B, C, H, W) -> (B, embedding_dim).
+    Sized for 28-64 px images on a CPU: with the default width, about 0.06 s per
+    training step of 128 images of 28x28 on two cores. (B, C, H, W) -> (B, embedding_dim).
     """
 
-    def __init__(self, embedding_dim: int = 64, in_channels: int = 1, width: int = 64):
+    def __init__(self, embedding_dim: int = 64, in_channels: int = 1, width: int = 32):
         super().__init__()
         check_positive_int(embedding_dim, "embedding_dim")
         check_positive_int(in_channels, "in_channels")

@@ -1,8 +1,8 @@
 """The two run profiles, in one place.
 
 * ``quick`` -- what the rendered book and CI execute: Omniglot at 28 px (offline),
-  a small CNN from scratch, about 1-2 minutes of training per chapter on a
-  2-core CPU.
+  a small CNN from scratch, about 20 seconds per trained model on a 2-core CPU
+  (a chapter trains a few models).
 * ``paper`` -- the papers' setups, for a GPU: CUB-200-2011 at 224 px with an
   ImageNet-pretrained GoogLeNet, 512-d embedding, Adam 1e-5 with a x10 learning
   rate on the embedding layer (Song et al. 2016; Opitz et al. 2017/2018). The
@@ -55,7 +55,7 @@ PROFILES = {
         name="quick", dataset="omniglot", image_size=28, in_channels=1, model="small_cnn",
         pretrained=False, embedding_dim=64, classes_per_batch=32, images_per_class=4,
         epochs=12, steps_per_epoch=20, lr=1e-3, embedding_lr_multiplier=1.0, weight_decay=1e-4,
-        eval_ks=(1, 2, 4, 8), needs_gpu=False, expected_minutes_cpu=1.0),
+        eval_ks=(1, 2, 4, 8), needs_gpu=False, expected_minutes_cpu=0.4),
     "paper": Profile(
         name="paper", dataset="cub200", image_size=224, in_channels=3, model="googlenet",
         pretrained=True, embedding_dim=512, classes_per_batch=64, images_per_class=2,
@@ -73,3 +73,19 @@ def get_profile(name: str, **overrides) -> Profile:
         raise ValueError(f"unknown profile fields {sorted(unknown)}; valid fields: "
                          f"{[f.name for f in dataclasses.fields(Profile)]}")
     return dataclasses.replace(PROFILES[name], **overrides)
+
+
+def load_datasets(profile: Profile, root=None):
+    """The (train, test) datasets of ``profile``, with disjoint classes.
+
+    Raises :class:`~bierlib.data.DatasetNotFoundError` (naming the fetch command) when
+    the data are not on disk.
+    """
+    from .data import DatasetNotFoundError, Omniglot
+
+    if profile.dataset == "omniglot":
+        return (Omniglot(root, "train", profile.image_size),
+                Omniglot(root, "test", profile.image_size))
+    raise DatasetNotFoundError(
+        f"the {profile.name!r} profile trains on {profile.dataset!r}, and this version of "
+        "bierlib has no loader for it yet: only the 'quick' profile (Omniglot) runs")

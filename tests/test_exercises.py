@@ -1,0 +1,41 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from bierlib.exercises import ExerciseError, check_contrastive_loss
+from bierlib.losses import contrastive_loss
+
+
+def correct(e, y, m):
+    return contrastive_loss(e, y, m)
+
+
+@pytest.mark.parametrize("answer,message", [
+    (lambda e, y, m: -contrastive_loss(e, y, m), "sign is wrong"),
+    (lambda e, y, m: 2 * contrastive_loss(e, y, m), "factor 1/2"),
+    (lambda e, y, m: contrastive_loss(e, y, 1e-9), "margin seems to be missing"),
+    (lambda e, y, m: contrastive_loss(e, y, m, normalize=False), "not L2-normalised"),
+    (lambda e, y, m: contrastive_loss(e, y, m).reshape(1), r"scalar tensor \(shape \(\)\), found \(1,\)"),
+    (lambda e, y, m: contrastive_loss(e, y, m).item(), "scalar tensor"),
+    (lambda e, y, m: torch.tensor(contrastive_loss(e, y, m).item(), dtype=torch.float64),
+     "no finite gradient"),
+    (lambda e, y, m: contrastive_loss(e, y, m, form="pml"), "expected .*found"),
+    (lambda e, y, m: e.nonexistent, "raised AttributeError"),
+])
+def test_mistakes_are_named(answer, message):
+    with pytest.raises(ExerciseError, match=message):
+        check_contrastive_loss(answer)
+
+
+def test_correct_answers_pass(capsys):
+    check_contrastive_loss(correct)
+
+    def from_scratch(e, y, m):
+        x = F.normalize(e, dim=1)
+        d = torch.cdist(x, x)
+        same = y[:, None] == y[None, :]
+        pos = same & ~torch.eye(len(y), dtype=torch.bool)
+        return 0.5 * ((d[pos] ** 2).mean() + ((m - d[~same]).clamp(min=0) ** 2).mean())
+
+    check_contrastive_loss(from_scratch)
+    assert capsys.readouterr().out.count("correct") == 2

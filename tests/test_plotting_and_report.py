@@ -1,0 +1,82 @@
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from bierlib.plotting import (plot_correlation, plot_embedding_2d, plot_history,  # noqa: E402
+                              plot_retrieval, umap_2d)
+from bierlib.profiles import get_profile, load_datasets  # noqa: E402
+from bierlib.report import results_table  # noqa: E402
+from bierlib.training import History  # noqa: E402
+from bierlib.widgets import retrieval_explorer  # noqa: E402
+
+X = torch.randn(60, 6, generator=torch.Generator().manual_seed(0))
+Y = torch.arange(60) % 5
+IMAGES = torch.randint(0, 255, (60, 1, 12, 12), dtype=torch.uint8)
+
+
+def test_umap_and_scatter():
+    points = umap_2d(X, n_neighbors=5)
+    assert points.shape == (60, 2) and np.isfinite(points).all()
+    ax = plot_embedding_2d(points, Y, images=IMAGES, n_thumbnails=5)
+    assert len(ax.collections) == 1 and len(ax.artists) == 5
+    plt.close("all")
+    with pytest.raises(ValueError, match=r"shape \(N, 2\)"):
+        plot_embedding_2d(np.zeros((60, 3)), Y)
+
+
+def test_retrieval_gallery_marks_correct_and_wrong():
+    fig = plot_retrieval(IMAGES, X, Y, [0, 7], k=4)
+    assert len(fig.axes) == 2 * 5
+    colours = {tuple(ax.spines["top"].get_edgecolor()) for ax in fig.axes}
+    assert len(colours) >= 2  # black queries plus green and/or red neighbours
+    plt.close(fig)
+    with pytest.raises(ValueError, match="queries must be indices"):
+        plot_retrieval(IMAGES, X, Y, [60])
+
+
+def test_correlation_and_history_plots():
+    ax = plot_correlation(X, title="t")
+    assert "mean |corr|" in ax.get_title() and ax.images[0].get_array().shape == (6, 6)
+    history = History([{"epoch": 0, "recall@1": 0.1, "nmi": 0.2}, {"epoch": 1, "recall@1": 0.3, "nmi": 0.4}])
+    ax = plot_history(history)
+    assert [list(line.get_ydata()) for line in ax.lines] == [[0.1, 0.3], [0.2, 0.4]]
+    plt.close("all")
+
+
+def test_retrieval_explorer_builds():
+    box = retrieval_explorer(IMAGES, X, Y, k=3)
+    slider = box.children[0].children[0]
+    assert slider.max == 59
+    slider.value = 5  # redraws without error
+    plt.close("all")
+
+
+def test_results_table():
+    table = results_table({"a": {"recall@1": 0.5}, "b": {"recall@1": [0.4, 0.6]}}, ["recall@1", "nmi"])
+    assert table.splitlines()[2] == "| a | 0.500 | - |"
+    assert "0.500 ± 0.141" in table.splitlines()[3]
+    with pytest.raises(ValueError, match="empty"):
+        results_table({})
+
+
+def test_profiles():
+    quick = get_profile("quick", epochs=3)
+    config = quick.train_config(seed=2, lr=0.1)
+    assert (config.epochs, config.seed, config.lr, config.classes_per_batch) == (3, 2, 0.1, 32)
+    assert get_profile("paper").needs_gpu and get_profile("paper").model == "googlenet"
+    with pytest.raises(ValueError, match="profile must be one of"):
+        get_profile("fast")
+    with pytest.raises(ValueError, match="unknown profile fields"):
+        get_profile("quick", epoch=3)
+
+
+def test_load_datasets(fake_omniglot):
+    train, test = load_datasets(get_profile("quick"), root=fake_omniglot)
+    assert train.images.shape[-1] == 28 and not set(train.class_names) & set(test.class_names)
+    from bierlib.data import DatasetNotFoundError
+    with pytest.raises(DatasetNotFoundError, match="no loader"):
+        load_datasets(get_profile("paper"))
