@@ -26,6 +26,7 @@ from collections.abc import Sequence
 import faiss
 import numpy as np
 import torch
+from sklearn.cluster import kmeans_plusplus
 from sklearn.metrics import normalized_mutual_info_score
 from sklearn.metrics.cluster import pair_confusion_matrix
 
@@ -128,18 +129,24 @@ def retrieval_metrics(embeddings, labels, ks: Sequence[int] = (1, 2, 4, 8), norm
 
 
 def kmeans(embeddings, n_clusters: int, normalize: bool = True, seed: int = 0,
-           niter: int = 50, nredo: int = 1) -> np.ndarray:
+           niter: int = 50, plusplus_limit: int = 50_000_000) -> np.ndarray:
     """Cluster ids (N,) of faiss k-means with ``n_clusters`` clusters.
 
-    faiss initialises with randomly chosen points (not k-means++); ``nredo`` > 1 runs it
-    that many times and keeps the lowest objective.
+    faiss starts from randomly chosen points, which often puts two initial centres
+    in one true cluster. When N x n_clusters is at most ``plusplus_limit`` (CUB,
+    Cars, Omniglot) the centres are initialised with k-means++ (scikit-learn's
+    ``kmeans_plusplus``, seeded) instead; for SOP-sized problems faiss's own
+    initialisation is kept, as in the usual evaluation code.
     """
     x = _as_float32(embeddings, normalize)
     if not 1 <= n_clusters <= len(x):
         raise ValueError(f"n_clusters must be between 1 and N = {len(x)}, found {n_clusters}")
-    km = faiss.Kmeans(x.shape[1], int(n_clusters), niter=niter, seed=seed, nredo=nredo,
+    km = faiss.Kmeans(x.shape[1], int(n_clusters), niter=niter, seed=seed,
                       min_points_per_centroid=1, max_points_per_centroid=100_000)
-    km.train(x)
+    init = None
+    if len(x) * n_clusters <= plusplus_limit:
+        init, _ = kmeans_plusplus(x, int(n_clusters), random_state=seed)
+    km.train(x, init_centroids=init)
     return km.index.search(x, 1)[1][:, 0]
 
 

@@ -6,9 +6,11 @@ compares it with the library's, and either prints a short confirmation or raises
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
-from .losses import contrastive_loss
+from .losses import contrastive_loss, lifted_structured_loss
 
 
 class ExerciseError(AssertionError):
@@ -27,21 +29,19 @@ def _close(a, b) -> bool:
                           rtol=1e-5, atol=1e-8)
 
 
-def check_contrastive_loss(fn) -> None:
-    """Check ``fn(embeddings, labels, margin)`` against the squared (Hadsell) contrastive loss
-    on L2-normalised embeddings, each term averaged over its own pairs."""
+def _check_loss(fn, args: tuple, reference: Callable, name: str,
+                diagnoses: list[tuple[torch.Tensor, str]], hint: str) -> None:
     embeddings, labels = _fixed_batch()
-    margin = 1.2
     x = embeddings.clone().requires_grad_(True)
     try:
-        got = fn(x, labels, margin)
+        got = fn(x, labels, *args)
     except Exception as err:  # report the reader's crash in words, with its cause attached
         raise ExerciseError(f"your function raised {type(err).__name__}: {err}") from err
     if not isinstance(got, torch.Tensor) or got.ndim != 0:
         shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
         raise ExerciseError(f"expected a scalar tensor (shape ()), found {shape}; "
-                            "average the pair terms into one number")
-    want = contrastive_loss(embeddings, labels, margin, form="hadsell")
+                            "average the terms into one number")
+    want = reference(embeddings, labels, *args)
     got_value = got.detach()
     if _close(got_value, want):
         if got.requires_grad:
@@ -49,19 +49,45 @@ def check_contrastive_loss(fn) -> None:
         if x.grad is None or not torch.isfinite(x.grad).all():
             raise ExerciseError("the value is right but no finite gradient reaches the embeddings; "
                                 "avoid .detach(), .item() or NumPy inside the loss")
-        print(f"correct: {got.item():.6f} matches bierlib's contrastive_loss")
+        print(f"correct: {got_value.item():.6f} matches bierlib's {name}")
         return
-    diagnoses = [
-        (-want, "the sign is wrong: a loss must grow when positives move apart"),
-        (2 * want, "the value is twice the expected one: each term carries a factor 1/2"),
-        (contrastive_loss(embeddings, labels, 1e-9, form="hadsell"),
-         "the margin seems to be missing: negatives count only while closer than the margin"),
-        (contrastive_loss(embeddings, labels, margin, form="hadsell", normalize=False),
-         "the embeddings were not L2-normalised before taking distances"),
-    ]
-    for value, message in diagnoses:
+    for value, message in [(-want, "the sign is wrong: a loss must grow as the embedding gets worse"),
+                           *diagnoses]:
         if _close(got_value, value):
             raise ExerciseError(message)
-    raise ExerciseError(f"expected {want.item():.6f}, found {got.detach().item():.6f}. Check that each "
-                        "term is averaged over its own pairs, that a point is not paired with "
-                        "itself, and that the negative term is max(0, margin - d)^2")
+    raise ExerciseError(f"expected {want.item():.6f}, found {got_value.item():.6f}. {hint}")
+
+
+def check_contrastive_loss(fn) -> None:
+    """Check ``fn(embeddings, labels, margin)`` against the squared (Hadsell) contrastive loss
+    on L2-normalised embeddings, each term averaged over its own pairs."""
+    e, y = _fixed_batch()
+    m = 1.2
+    _check_loss(fn, (m,), lambda e, y, m: contrastive_loss(e, y, m, form="hadsell"),
+                "contrastive_loss", [
+                    (2 * contrastive_loss(e, y, m), "the value is twice the expected one: each "
+                                                    "term carries a factor 1/2"),
+                    (contrastive_loss(e, y, 1e-9), "the margin seems to be missing: negatives "
+                                                   "count only while closer than the margin"),
+                    (contrastive_loss(e, y, m, normalize=False), "the embeddings were not "
+                                                                 "L2-normalised before taking distances"),
+                ],
+                "Check that each term is averaged over its own pairs, that a point is not paired "
+                "with itself, and that the negative term is max(0, margin - d)^2")
+
+
+def check_lifted_loss(fn) -> None:
+    """Check ``fn(embeddings, labels, margin)`` against the lifted structured loss of Song et
+    al. (2016, eq. 4) on the *un-normalised* embeddings."""
+    e, y = _fixed_batch()
+    m = 1.0
+    ordered = lifted_structured_loss(e, y, m) * 2  # each unordered pair counted twice...
+    _check_loss(fn, (m,), lifted_structured_loss, "lifted_structured_loss", [
+        (lifted_structured_loss(e, y, m, normalize=True), "the embeddings were normalised; "
+                                                          "the paper's loss uses them as they are"),
+        (ordered, "the value is twice the expected one: sum over unordered positive pairs "
+                  "(i < j) and divide by 2|P|"),
+        (lifted_structured_loss(e, y, 0.0 + 1e-12), "the margin alpha seems to be missing "
+                                                    "from exp(alpha - D)"),
+    ], "Check that the log-sum-exp runs over the negatives of *both* i and j, that the "
+       "positive distance D_ij is added inside max(0, .), and that the result is squared")

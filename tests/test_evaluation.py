@@ -69,7 +69,8 @@ def test_query_is_excluded_even_with_duplicates():
 
 def test_perfect_and_random_embeddings():
     y = torch.arange(40) % 4
-    perfect = torch.nn.functional.one_hot(y, 4).float() + 0.01 * torch.randn(40, 4)
+    noise = torch.randn(40, 4, generator=torch.Generator().manual_seed(0))
+    perfect = torch.nn.functional.one_hot(y, 4).float() + 0.01 * noise
     m = evaluate(perfect, y)
     assert m["recall@1"] == 1.0 and m["map@r"] == 1.0 and m["nmi"] == pytest.approx(1.0)
     assert m["f1"] == pytest.approx(1.0)
@@ -95,9 +96,9 @@ def test_kmeans_is_deterministic_and_finds_clusters():
     x, y = clustered(spread=0.05)
     a, b = kmeans(x, 6, seed=0), kmeans(x, 6, seed=0)
     assert (a == b).all()
-    assert 0.8 < clustering_metrics(x, y)["nmi"] <= 1.0
-    from sklearn.metrics import normalized_mutual_info_score
-    assert normalized_mutual_info_score(y, kmeans(x, 6, nredo=10)) == pytest.approx(1.0)
+    for seed in range(5):  # k-means++ initialisation finds well-separated clusters every time
+        assert clustering_metrics(x, y, seed=seed)["nmi"] == pytest.approx(1.0)
+    assert (kmeans(x, 6, plusplus_limit=0) >= 0).all()  # faiss's own initialisation path
 
 
 def test_correlation_matrix():

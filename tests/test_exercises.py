@@ -39,3 +39,15 @@ def test_correct_answers_pass(capsys):
 
     check_contrastive_loss(from_scratch)
     assert capsys.readouterr().out.count("correct") == 2
+
+
+def test_lifted_check():
+    from bierlib.exercises import check_lifted_loss
+    from bierlib.losses import lifted_structured_loss
+    check_lifted_loss(lifted_structured_loss)
+    with pytest.raises(ExerciseError, match="normalised"):
+        check_lifted_loss(lambda e, y, m: lifted_structured_loss(e, y, m, normalize=True))
+    with pytest.raises(ExerciseError, match="sign is wrong"):
+        check_lifted_loss(lambda e, y, m: -lifted_structured_loss(e, y, m))
+    with pytest.raises(ExerciseError, match="both"):
+        check_lifted_loss(lambda e, y, m: lifted_structured_loss(e, y, m) + 1)

@@ -16,8 +16,8 @@ def pairwise_distances(embeddings: torch.Tensor, squared: bool = False,
     """Euclidean distances between all rows: (B, D) -> (B, B).
 
     Uses ``|x|^2 + |y|^2 - 2 x.y`` (one matrix product) clamped at zero. The
-    diagonal is exactly zero and, for ``squared=False``, the square root is taken
-    of ``max(d^2, eps)`` off the diagonal so that the gradient stays finite when
+    diagonal is exactly zero and, for ``squared=False``, squared distances below
+    ``eps`` give distance 0 with gradient 0, so that the gradient stays finite when
     two embeddings coincide.
     """
     sq_norms = embeddings.pow(2).sum(dim=1)  # (B,)
@@ -26,7 +26,8 @@ def pairwise_distances(embeddings: torch.Tensor, squared: bool = False,
     d2 = d2.clamp_min(0.0).masked_fill(eye, 0.0)
     if squared:
         return d2
-    return d2.clamp_min(eps).sqrt().masked_fill(eye, 0.0)
+    # sqrt has an infinite slope at 0: coincident points get distance 0 and gradient 0.
+    return torch.where(d2 > eps, d2.clamp_min(eps).sqrt(), torch.zeros_like(d2))
 
 
 def pair_masks(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
