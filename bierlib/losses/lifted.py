@@ -53,14 +53,14 @@ def lifted_structured_loss(embeddings: torch.Tensor, labels: torch.Tensor, margi
     """
     embeddings, labels = check_batch(embeddings, labels)
     pos, neg = pair_masks(labels)  # (B, B)
-    upper = torch.triu(pos, diagonal=1)  # unordered positive pairs
-    if not upper.any() or not neg.any():
+    i, j = torch.triu(pos, diagonal=1).nonzero(as_tuple=True)  # (|P|,) unordered positive pairs
+    if len(i) == 0 or not neg.any():
         return embeddings.sum() * 0.0  # documented zero, still differentiable
     dist = pairwise_distances(maybe_normalize(embeddings, normalize))  # (B, B)
     # Every row has a negative here: a row without one would mean a single class.
     neg_lse = _masked_logsumexp(margin - dist, neg)  # (B,)
-    j = torch.logaddexp(neg_lse[:, None], neg_lse[None, :]) + dist  # (B, B)
-    return j[upper].clamp_min(0).pow(2).sum() / (2 * upper.sum())
+    J = torch.logaddexp(neg_lse[i], neg_lse[j]) + dist[i, j]  # (|P|,)
+    return J.clamp_min(0).pow(2).sum() / (2 * len(i))
 
 
 def generalized_lifted_loss(embeddings: torch.Tensor, labels: torch.Tensor, neg_margin: float = 1.0,
