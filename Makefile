@@ -21,8 +21,9 @@ $(VENV)/.installed: requirements/lock.txt pyproject.toml
 data: $(VENV)/.installed
 	$(BIN)/python data_scripts/fetch_omniglot.py
 
+# Built from clean: no cached build, no training checkpoints from earlier runs.
 book: setup
-	rm -rf _build
+	rm -rf _build book/checkpoints
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "The book is in $(CURDIR)/_build/html/index.html"
 

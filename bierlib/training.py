@@ -245,8 +245,13 @@ def _resume(path: Path, model, loss_fn, optimizer, config, device) -> tuple[int,
     if state["epoch"] > config.epochs:
         raise ValueError(f"{path} holds {state['epoch']} epochs, more than epochs={config.epochs}; "
                          "raise epochs or use another checkpoint_dir")
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+    except (RuntimeError, ValueError) as err:
+        raise ValueError(f"{path} holds a model or optimiser of another shape than the one given "
+                         f"({str(err).splitlines()[0]}); use another checkpoint_dir or delete "
+                         "it") from err
     if isinstance(loss_fn, nn.Module):
         loss_fn.load_state_dict(state["loss_fn"])
     return state["epoch"], History(state["records"], state["embeddings"])

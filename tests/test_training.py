@@ -96,6 +96,13 @@ def test_checkpoint_with_other_config_is_refused(tmp_path):
               progress=False)
 
 
+def test_checkpoint_of_another_architecture_is_refused(tmp_path):
+    train(fresh_model(), ContrastiveLoss(), TRAIN, TEST, CONFIG, checkpoint_dir=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="another shape"):
+        train(SmallConvNet(embedding_dim=8, width=4), ContrastiveLoss(), TRAIN, TEST, CONFIG,
+              checkpoint_dir=tmp_path, progress=False)
+
+
 def test_atomic_save_keeps_old_file_on_failure(tmp_path):
     path = tmp_path / "last.pt"
     atomic_torch_save({"a": torch.ones(2)}, path)
