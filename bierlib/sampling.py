@@ -4,7 +4,9 @@ Pair- and triplet-based losses need several images of the same class in every
 batch; drawing images uniformly at random gives almost no positive pairs when
 there are many classes. :class:`PKSampler` draws P distinct classes per batch
 and K images of each (without replacement within a batch when the class has at
-least K images, with replacement otherwise).
+least K images, with replacement otherwise). With K = 2 a batch is the one of Song
+et al. (2016) for the lifted structured loss: P positive pairs of distinct classes,
+and every same-label pair of the batch is used by the loss.
 
 The order is a pure function of ``(seed, epoch)``: call :meth:`PKSampler.set_epoch`
 before each epoch (the training loop does) and a resumed run sees exactly the
