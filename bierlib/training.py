@@ -197,8 +197,10 @@ def train(model: nn.Module, loss_fn: Callable, train_set: Dataset, test_set: Dat
         for images, labels in loader:
             images, labels = images.to(device, non_blocking=True), labels.to(device)
             with _autocast(device, config.amp):
-                embeddings = model(images)
-            loss = loss_fn(embeddings.float(), labels)
+                output = model(images)
+            # A model may return (embeddings, extras): the extras go to the loss as keywords.
+            embeddings, extras = output if isinstance(output, tuple) else (output, {})
+            loss = loss_fn(embeddings.float(), labels, **extras)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"the loss became {loss.item()} at epoch {epoch}; "
                                          "lower the learning rate")
