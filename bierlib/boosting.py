@@ -182,3 +182,18 @@ class EnsembleEmbedder(nn.Module):
         return embeddings, {"detached_outputs": split_learners(detached, self.sizes),
                             "embedding_weight": self.embedding.weight}
 
+
+
+def cross_learner_correlation(embeddings, sizes: Sequence[int]) -> float:
+    """Mean absolute Pearson correlation between dimensions of *different* learners (N, D) ->
+    float: the off-diagonal blocks of the correlation matrix. For a single embedding, pass the
+    sizes of the ensemble it is compared with."""
+    from .evaluation import correlation_matrix
+
+    corr = torch.as_tensor(correlation_matrix(embeddings))
+    sizes = check_learner_sizes(sizes, corr.shape[0])
+    owner = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
+    different = owner[:, None] != owner[None, :]
+    if not different.any():
+        raise ValueError("cross-learner correlation needs at least two learners")
+    return float(corr.abs()[different].mean())

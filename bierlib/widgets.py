@@ -42,3 +42,29 @@ def retrieval_explorer(images, embeddings, labels, k: int = 8,
     shuffle.on_click(pick_random)
     redraw()
     return widgets.VBox([widgets.HBox([query, shuffle]), out])
+
+
+def view_switcher(draw, options: Sequence[str], description: str = "view",
+                  figsize: tuple[float, float] = (6, 5)) -> widgets.VBox:
+    """A dropdown over ``options``; choosing one calls ``draw(option, ax)`` on a fresh Axes.
+
+    Used to switch between learners of an ensemble or to scrub through epochs. The
+    static twin is a figure with one panel per option.
+    """
+    options = list(options)
+    if not options:
+        raise ValueError("options is empty: give at least one view to show")
+    choice = widgets.Dropdown(options=options, value=options[0], description=description)
+    out = widgets.Output()
+
+    def redraw(*_):
+        with out:
+            out.clear_output(wait=True)
+            fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+            draw(choice.value, ax)
+            display(fig)
+            plt.close(fig)
+
+    choice.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([choice, out])

@@ -80,3 +80,14 @@ def test_load_datasets(fake_omniglot):
     from bierlib.data import DatasetNotFoundError
     with pytest.raises(DatasetNotFoundError, match="no loader"):
         load_datasets(get_profile("paper"))
+
+
+def test_view_switcher_draws_each_option():
+    from bierlib.widgets import view_switcher
+    drawn = []
+    box = view_switcher(lambda key, ax: drawn.append(key), ["a", "b"])
+    box.children[0].value = "b"
+    assert drawn == ["a", "b"]
+    with pytest.raises(ValueError, match="empty"):
+        view_switcher(lambda key, ax: None, [])
+    plt.close("all")
