@@ -91,12 +91,17 @@ def plot_retrieval(images, embeddings, labels, queries: Sequence[int], k: int = 
     return fig
 
 
-def plot_correlation(embeddings, ax=None, title: str | None = None, colorbar: bool = True):
+def plot_correlation(embeddings, ax=None, title: str | None = None, colorbar: bool = True,
+                     blocks: Sequence[int] | None = None):
     """Heatmap of the (D, D) correlation between embedding dimensions on a fixed -1..1 scale,
-    titled with the mean absolute off-diagonal correlation."""
+    titled with the mean absolute off-diagonal correlation. ``blocks`` (e.g. the sizes of
+    an ensemble's learners) draws lines between consecutive blocks of dimensions."""
     corr = correlation_matrix(embeddings)
     ax = _axes(ax, figsize=(5, 4.2))
     im = ax.imshow(corr, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+    for edge in np.cumsum(blocks or [])[:-1] - 0.5:
+        ax.axhline(edge, color="black", lw=1.5)
+        ax.axvline(edge, color="black", lw=1.5)
     summary = f"mean |corr| = {mean_abs_correlation(embeddings):.3f}"
     ax.set(title=f"{title}\n{summary}" if title else summary, xlabel="dimension", ylabel="dimension")
     if colorbar:
@@ -113,4 +118,32 @@ def plot_history(history, metrics: Sequence[str] = ("recall@1", "nmi"), ax=None,
     ax.set(xlabel="epoch", ylabel=", ".join(metrics))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    return ax
+
+
+def plot_learner_recall(results, sizes: Sequence[int], ax=None, metric: str = "Recall@1"):
+    """Grouped bars: for each model, the metric of every learner alone and of the whole ensemble.
+
+    Args:
+        results: ``{model name: values}`` with values of shape (S, M + 1) -- one row per
+            seed, the M learners then the ensemble; bars are seed means, dots the seeds.
+        sizes: the M learner sizes, for the labels.
+    """
+    if not results:
+        raise ValueError("results is empty: give at least one model's values")
+    ax = _axes(ax, figsize=(8, 4))
+    labels = [f"learner {m + 1}\n(d = {d})" for m, d in enumerate(sizes)] + ["ensemble"]
+    xs, width = np.arange(len(labels)), 0.8 / len(results)
+    for k, (name, values) in enumerate(results.items()):
+        values = np.atleast_2d(np.asarray(values, dtype=float))
+        if values.shape[1] != len(labels):
+            raise ValueError(f"{name}: expected {len(labels)} values per seed (learners + ensemble), "
+                             f"found {values.shape[1]}")
+        offset = (k - (len(results) - 1) / 2) * width
+        ax.bar(xs + offset, values.mean(0), width=width, label=name)
+        for row in values:
+            ax.plot(xs + offset, row, "k.", ms=3)
+    ax.set(xticks=xs, xticklabels=labels, ylabel=f"{metric} (test classes)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend()
     return ax
