@@ -52,9 +52,16 @@ class GradientReversal(nn.Module):
         return grad_reverse(x, self.scale)
 
 
-def unit_norm_penalty(linear: nn.Linear) -> torch.Tensor:
-    """``mean_over_inputs((|W[:, k]|^2 - 1)^2) + max(0, |b|^2 - 1)`` of a linear layer."""
-    penalty = (linear.weight.pow(2).sum(dim=0) - 1).pow(2).mean()  # weight: (out, in)
+def unit_norm_penalty(weight: torch.Tensor, dim: int) -> torch.Tensor:
+    """``mean((|w|^2 - 1)^2)`` over the vectors of ``weight`` obtained by summing along ``dim``:
+    ``dim=0`` penalises each input unit's outgoing weights of an (out, in) matrix, ``dim=1``
+    each output unit's incoming weights."""
+    return (weight.pow(2).sum(dim=dim) - 1).pow(2).mean()
+
+
+def _layer_penalty(linear: nn.Linear) -> torch.Tensor:
+    """A regressor layer's penalty: unit-norm input units plus ``max(0, |b|^2 - 1)``."""
+    penalty = unit_norm_penalty(linear.weight, dim=0)
     if linear.bias is not None:
         penalty = penalty + (linear.bias.pow(2).sum() - 1).clamp_min(0)
     return penalty
@@ -90,7 +97,7 @@ class AdversarialDiversity(nn.Module):
             i, j = map(int, key.split("_"))
             target, source = grad_reverse(outputs[i]), grad_reverse(outputs[j])
             agreement = (target * regressor(source)).pow(2).mean()
-            penalty = sum(unit_norm_penalty(m) for m in regressor if isinstance(m, nn.Linear))
+            penalty = sum(_layer_penalty(m) for m in regressor if isinstance(m, nn.Linear))
             total = total - agreement + self.lambda_w * penalty
         return total
 

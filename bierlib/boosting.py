@@ -29,7 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .adversarial import AdversarialDiversity, activation_diversity
+from .adversarial import AdversarialDiversity, activation_diversity, unit_norm_penalty
+from .evaluation import correlation_matrix
 from .losses.binomial import binomial_deviance
 from .utils import check_batch
 
@@ -112,7 +113,7 @@ class BIERLoss(nn.Module):
         self.adversary = (AdversarialDiversity(self.sizes, hidden, lambda_w)
                           if diversity == "adversarial" else None)
         self.last_weights: list[torch.Tensor] = []
-        self.last_terms: dict[str, float] = {}
+        self.last_terms: dict[str, torch.Tensor] = {}
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor,
                 detached_outputs: Sequence[torch.Tensor] | None = None,
@@ -125,13 +126,13 @@ class BIERLoss(nn.Module):
                  for s, w in zip(sims, weights)]
         loss = torch.stack(terms).mean()
         self.last_weights = [w.detach() for w in weights]
-        self.last_terms = {f"learner_{m}": float(t.detach()) for m, t in enumerate(terms)}
+        self.last_terms = {f"learner_{m}": t.detach() for m, t in enumerate(terms)}  # no sync
         if self.diversity is not None and self.lambda_div > 0:
             if detached_outputs is None or embedding_weight is None:
                 raise ValueError("a diversity term needs detached_outputs and embedding_weight: "
                                  "wrap the model in EnsembleEmbedder(..., diversity_outputs=True)")
             div = self.diversity_term(detached_outputs, embedding_weight)
-            self.last_terms["diversity"] = float(div.detach())
+            self.last_terms["diversity"] = div.detach()
             loss = loss + self.lambda_div * div
         return loss
 
@@ -140,10 +141,8 @@ class BIERLoss(nn.Module):
         unit-norm penalty (per input unit for adversarial, per output unit for activation,
         as in the official code)."""
         if self.diversity == "adversarial":
-            weight_penalty = (embedding_weight.pow(2).sum(dim=0) - 1).pow(2).mean()
-            return self.adversary(outputs) + self.lambda_w * weight_penalty
-        weight_penalty = (embedding_weight.pow(2).sum(dim=1) - 1).pow(2).mean()
-        return activation_diversity(outputs) + self.lambda_w * weight_penalty
+            return self.adversary(outputs) + self.lambda_w * unit_norm_penalty(embedding_weight, dim=0)
+        return activation_diversity(outputs) + self.lambda_w * unit_norm_penalty(embedding_weight, dim=1)
 
     def extra_repr(self) -> str:
         return (f"sizes={self.sizes}, shrinkage={self.shrinkage}, diversity={self.diversity!r}, "
@@ -183,13 +182,10 @@ class EnsembleEmbedder(nn.Module):
                             "embedding_weight": self.embedding.weight}
 
 
-
 def cross_learner_correlation(embeddings, sizes: Sequence[int]) -> float:
     """Mean absolute Pearson correlation between dimensions of *different* learners (N, D) ->
     float: the off-diagonal blocks of the correlation matrix. For a single embedding, pass the
     sizes of the ensemble it is compared with."""
-    from .evaluation import correlation_matrix
-
     corr = torch.as_tensor(correlation_matrix(embeddings))
     sizes = check_learner_sizes(sizes, corr.shape[0])
     owner = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))

@@ -5,6 +5,7 @@ twin (the figure that the same plotting function draws for fixed choices).
 """
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 
 import ipywidgets as widgets
@@ -13,6 +14,14 @@ from IPython.display import display
 
 from .plotting import plot_retrieval
 from .utils import check_labels
+
+
+def _show(out: widgets.Output, fig) -> None:
+    """Replace what ``out`` shows by ``fig`` (then close it so it is not drawn twice)."""
+    with out:
+        out.clear_output(wait=True)
+        display(fig)
+    plt.close(fig)
 
 
 def retrieval_explorer(images, embeddings, labels, k: int = 8,
@@ -28,14 +37,9 @@ def retrieval_explorer(images, embeddings, labels, k: int = 8,
     out = widgets.Output()
 
     def redraw(*_):
-        with out:
-            out.clear_output(wait=True)
-            fig = plot_retrieval(images, embeddings, labels, [query.value], k, class_names)
-            display(fig)
-            plt.close(fig)
+        _show(out, plot_retrieval(images, embeddings, labels, [query.value], k, class_names))
 
     def pick_random(_):
-        import random
         query.value = random.randrange(len(labels))
 
     query.observe(redraw, names="value")
@@ -58,12 +62,9 @@ def view_switcher(draw, options: Sequence[str], description: str = "view",
     out = widgets.Output()
 
     def redraw(*_):
-        with out:
-            out.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=figsize, layout="constrained")
-            draw(choice.value, ax)
-            display(fig)
-            plt.close(fig)
+        fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+        draw(choice.value, ax)
+        _show(out, fig)
 
     choice.observe(redraw, names="value")
     redraw()
