@@ -135,8 +135,8 @@ def _comparable(config: TrainConfig) -> dict:
 
 def train(model: nn.Module, loss_fn: Callable, train_set: Dataset, test_set: Dataset,
           config: TrainConfig | None = None, checkpoint_dir=None, device=None,
-          progress: bool = True, callbacks: Sequence[Callable[[dict, nn.Module], None]] = ()
-          ) -> History:
+          progress: bool = True, callbacks: Sequence[Callable[[dict, nn.Module], None]] = (),
+          sampler=None) -> History:
     """Train ``model`` with ``loss_fn(embeddings, labels)`` and evaluate on ``test_set``.
 
     Args:
@@ -149,6 +149,12 @@ def train(model: nn.Module, loss_fn: Callable, train_set: Dataset, test_set: Dat
         device: ``"cuda"``, ``"mps"``, ``"cpu"``; default: the best available.
         progress: show a tqdm progress bar.
         callbacks: called as ``callback(record, model)`` after every epoch.
+        sampler: a batch sampler with ``set_epoch(epoch)`` and ``len``; default a
+            :class:`~bierlib.sampling.PKSampler` of ``config``'s P x K batches.
+
+    A dataset item may be ``(image, label, extras)`` with a dict of per-item extras
+    (e.g. divide-and-conquer's cluster id); the batched extras go to the loss as
+    keywords, as do those of a model that returns ``(embeddings, extras)``.
 
     Returns:
         a :class:`History` whose first record (epoch 0) is the untrained model.
@@ -168,8 +174,9 @@ def train(model: nn.Module, loss_fn: Callable, train_set: Dataset, test_set: Dat
     if path is not None and path.is_file():
         start_epoch, history = _resume(path, model, loss_fn, optimizer, config, device)
 
-    sampler = PKSampler(train_set.targets, config.classes_per_batch, config.images_per_class,
-                        config.steps_per_epoch, seed=config.seed)
+    if sampler is None:
+        sampler = PKSampler(train_set.targets, config.classes_per_batch, config.images_per_class,
+                            config.steps_per_epoch, seed=config.seed)
     loader = DataLoader(train_set, batch_sampler=sampler, num_workers=config.num_workers,
                         pin_memory=device.type == "cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=config.amp and device.type == "cuda"
@@ -194,13 +201,14 @@ def train(model: nn.Module, loss_fn: Callable, train_set: Dataset, test_set: Dat
         tic, losses = time.perf_counter(), []
         sampler.set_epoch(epoch)
         torch.manual_seed(config.seed * 1_000_003 + epoch)  # augmentation, dropout: resumable
-        for images, labels in loader:
+        for images, labels, *data_extras in loader:
             images, labels = images.to(device, non_blocking=True), labels.to(device)
+            data_extras = data_extras[0] if data_extras else {}
             with _autocast(device, config.amp):
                 output = model(images)
             # A model may return (embeddings, extras): the extras go to the loss as keywords.
             embeddings, extras = output if isinstance(output, tuple) else (output, {})
-            loss = loss_fn(embeddings.float(), labels, **extras)
+            loss = loss_fn(embeddings.float(), labels, **data_extras, **extras)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"the loss became {loss.item()} at epoch {epoch}; "
                                          "lower the learning rate")

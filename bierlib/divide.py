@@ -1,0 +1,274 @@
+"""Divide and conquer the embedding space (Sanakoyeu, Tschernezki, Büchler & Ommer, CVPR 2019).
+
+The data *and* the embedding are split into K parts:
+
+1. every ``recluster_every`` epochs, k-means (faiss) on the L2-normalised backbone
+   features cuts the training images into K clusters; cluster ids are matched to
+   the previous clustering with the Hungarian algorithm (scipy's
+   ``linear_sum_assignment`` on the overlap counts), so slice k keeps seeing
+   roughly the same part of the data;
+2. the D-dimensional embedding layer is cut into K slices of D / K; a batch is
+   drawn from one cluster at a time, clusters taking turns, and trains only its
+   slice (L2-normalised) with the margin loss (:mod:`bierlib.losses.margin`);
+3. from ``finetune_epoch`` on, the whole embedding is trained on all the data.
+
+At test time each slice is L2-normalised and the slices are concatenated with
+equal weight (:func:`bierlib.boosting.ensemble_embedding` with equal sizes).
+
+:func:`train_divide_and_conquer` runs this schedule as a sequence of
+:func:`bierlib.training.train` calls on one checkpoint folder: the model, the
+optimiser and the history carry over between stages, each clustering is saved
+(atomically) before its stage trains, and an interrupted run resumes where it
+stopped.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.optimize import linear_sum_assignment
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from .boosting import EnsembleEmbedder, split_learners
+from .evaluation import kmeans
+from .losses.margin import margin_loss
+from .sampling import PKSampler
+from .training import History, TrainConfig, train
+from .utils import atomic_torch_save, check_batch, check_labels, check_positive_int, select_device
+
+FINETUNE = -1  # the cluster id of every item in the fine-tuning stage: the whole embedding
+
+
+def cluster_data(features, num_clusters: int, seed: int = 0) -> np.ndarray:
+    """Cluster ids (N,) of k-means on the L2-normalised ``features`` (N, F)."""
+    return kmeans(features, check_positive_int(num_clusters, "num_clusters"), normalize=True, seed=seed)
+
+
+def match_clusters(previous, current, num_clusters: int) -> np.ndarray:
+    """Rename the ids of ``current`` (N,) so that they overlap ``previous`` (N,) the most.
+
+    The renaming is the maximum-weight matching of the K x K table of overlap counts
+    (Hungarian algorithm), so re-clustering does not hand a slice someone else's data.
+    """
+    previous = check_labels(previous, "previous").numpy()
+    current = check_labels(current, "current", length=len(previous)).numpy()
+    for name, ids in (("previous", previous), ("current", current)):
+        if len(ids) and (ids.min() < 0 or ids.max() >= num_clusters):
+            raise ValueError(f"{name} cluster ids must lie in [0, {num_clusters}), found "
+                             f"[{ids.min()}, {ids.max()}]")
+    overlap = np.zeros((num_clusters, num_clusters), dtype=np.int64)
+    np.add.at(overlap, (previous, current), 1)
+    old, new = linear_sum_assignment(overlap, maximize=True)
+    rename = np.empty(num_clusters, dtype=np.int64)
+    rename[new] = old
+    return rename[current]
+
+
+def cluster_statistics(clusters, labels) -> dict[str, object]:
+    """Sizes (images and classes) of each cluster and how well clusters keep classes together:
+    ``class_consistency`` is the mean over classes of the fraction of a class's images that
+    lie in its most common cluster (1 = no class is split)."""
+    labels = check_labels(labels).numpy()
+    clusters = check_labels(clusters, "clusters", length=len(labels)).numpy()
+    ids = np.unique(clusters)
+    counts = np.array([[np.sum((clusters == k) & (labels == c)) for k in ids] for c in np.unique(labels)])
+    return {"clusters": ids.tolist(), "images": counts.sum(0).tolist(),
+            "classes": (counts > 0).sum(0).tolist(),
+            "class_consistency": float((counts.max(1) / counts.sum(1)).mean())}
+
+
+class ClusteredDataset(Dataset):
+    """Wraps a dataset so that item i is ``(image, label, {"cluster": clusters[i]})``;
+    the training loop passes the batch's cluster ids to the loss."""
+
+    def __init__(self, dataset: Dataset, clusters=None):
+        self.dataset, self.targets = dataset, dataset.targets
+        self.clusters = np.zeros(len(dataset), dtype=np.int64) if clusters is None else clusters
+
+    @property
+    def clusters(self) -> np.ndarray:
+        return self._clusters
+
+    @clusters.setter
+    def clusters(self, clusters) -> None:
+        self._clusters = np.asarray(check_labels(clusters, "clusters", length=len(self.dataset)))
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        image, label = self.dataset[index][:2]
+        return image, label, {"cluster": int(self._clusters[index])}
+
+
+class ClusterBatchSampler(Sampler[list[int]]):
+    """P x K batches drawn from one cluster at a time, clusters taking turns.
+
+    Within a cluster only classes with at least two images there are used (a class
+    seen once in a cluster has no positive pair in it), and P shrinks to the number
+    of such classes when the cluster has fewer. A cluster with fewer than two usable
+    classes (no negatives) is skipped with a warning. Deterministic in (seed, epoch).
+    """
+
+    def __init__(self, labels, clusters, classes_per_batch: int, images_per_class: int,
+                 num_batches: int, seed: int = 0):
+        labels = check_labels(labels).numpy()
+        clusters = check_labels(clusters, "clusters", length=len(labels)).numpy()
+        self.num_batches = check_positive_int(num_batches, "num_batches")
+        self.cluster_ids, self.members, n_classes = [], [], []
+        for k in np.unique(clusters):
+            idx = np.flatnonzero(clusters == k)
+            classes, counts = np.unique(labels[idx], return_counts=True)
+            usable = classes[counts >= 2]
+            if len(usable) < 2:
+                warnings.warn(f"cluster {k} has {len(usable)} class(es) with two or more images; "
+                              "it cannot form negative pairs and is skipped this stage", stacklevel=2)
+                continue
+            self.cluster_ids.append(int(k))
+            self.members.append(idx[np.isin(labels[idx], usable)])
+            n_classes.append(len(usable))
+        if not self.members:
+            raise ValueError("no cluster has two classes with two or more images each: "
+                             "use fewer clusters")
+        turns = len(self.members)  # cluster i serves batches i, i + turns, i + 2 turns, ...
+        self.samplers = [PKSampler(labels[idx], min(classes_per_batch, n), images_per_class,
+                                   max(1, -(-(self.num_batches - i) // turns)), seed=seed * 1009 + k + 1)
+                         for i, (idx, n, k) in enumerate(zip(self.members, n_classes, self.cluster_ids))]
+
+    def set_epoch(self, epoch: int) -> None:
+        for sampler in self.samplers:
+            sampler.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return self.num_batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        streams = [iter(s) for s in self.samplers]
+        for b in range(self.num_batches):
+            i = b % len(streams)
+            yield self.members[i][next(streams[i])].tolist()
+
+
+class DivideAndConquerLoss(nn.Module):
+    """Margin loss on the L2-normalised slice of the batch's cluster (B, D / K), or on the whole
+    L2-normalised embedding when the cluster id is :data:`FINETUNE` (or not given)."""
+
+    def __init__(self, num_learners: int, margin: float = 0.2, beta: float = 1.2):
+        super().__init__()
+        self.num_learners = check_positive_int(num_learners, "num_learners")
+        self.margin, self.beta = margin, beta
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor,
+                cluster: torch.Tensor | None = None) -> torch.Tensor:
+        embeddings, labels = check_batch(embeddings, labels)
+        if cluster is not None:
+            cluster = check_labels(cluster, "cluster", length=len(labels))
+            k = int(cluster[0])
+            if (cluster != k).any() or not FINETUNE <= k < self.num_learners:
+                raise ValueError(f"a batch must come from one cluster in [0, {self.num_learners}) "
+                                 f"(or {FINETUNE} for fine-tuning), found ids {cluster.unique().tolist()}")
+            if k != FINETUNE:
+                embeddings = split_learners(embeddings, self.slice_sizes(embeddings.shape[1]))[k]
+        return margin_loss(F.normalize(embeddings, dim=1), labels, self.margin, self.beta,
+                           normalize=False)
+
+    def slice_sizes(self, dim: int) -> list[int]:
+        if dim % self.num_learners:
+            raise ValueError(f"the embedding size {dim} is not divisible by K = {self.num_learners}")
+        return [dim // self.num_learners] * self.num_learners
+
+    def extra_repr(self) -> str:
+        return f"num_learners={self.num_learners}, margin={self.margin}, beta={self.beta}"
+
+
+@dataclasses.dataclass
+class DivideAndConquerResult:
+    model: EnsembleEmbedder  # eval mode: equal-weight concatenation of normalised slices
+    history: History
+    clusterings: list[dict]  # {"epoch": e, "clusters": (N,) ids} per (re-)clustering; -1: fine-tuning
+
+
+@torch.no_grad()
+def _features(model: EnsembleEmbedder, dataset: Dataset, device, batch_size: int = 512) -> torch.Tensor:
+    model.eval()
+    feats = [model.net.features(x.to(device)).float().cpu() for x, *_ in DataLoader(dataset, batch_size)]
+    model.train()
+    return torch.cat(feats)
+
+
+def _checkpoint_epoch(path: Path) -> int:
+    if not path.is_file():
+        return 0
+    return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["epoch"])
+
+
+def stage_starts(epochs: int, recluster_every: int, finetune_epoch: int) -> list[int]:
+    """First epochs of the stages: clusterings at 0, T, 2T, ... before ``finetune_epoch``,
+    then the fine-tuning stage (when ``finetune_epoch < epochs``)."""
+    starts = list(range(0, finetune_epoch, recluster_every)) or [0]
+    return starts + ([finetune_epoch] if finetune_epoch < epochs else [])
+
+
+def train_divide_and_conquer(net: nn.Module, train_set: Dataset, test_set: Dataset,
+                             config: TrainConfig, num_learners: int = 4, recluster_every: int = 2,
+                             finetune_epoch: int | None = None, margin: float = 0.2, beta: float = 1.2,
+                             checkpoint_dir=None, device=None, progress: bool = True
+                             ) -> DivideAndConquerResult:
+    """Train ``net`` (with ``features`` and an ``embedding`` Linear, D divisible by K) by
+    divide and conquer; K = ``num_learners``. ``finetune_epoch`` defaults to half of
+    ``config.epochs`` (the official SOP configuration: 100 of 200); pass ``config.epochs``
+    for no fine-tuning. With K = 1 this is plain margin-loss training with distance-weighted
+    sampling. Resumable from ``checkpoint_dir`` (a temporary folder when None)."""
+    k = check_positive_int(num_learners, "num_learners")
+    check_positive_int(recluster_every, "recluster_every")
+    finetune_epoch = config.epochs // 2 if finetune_epoch is None else finetune_epoch
+    if not 1 <= finetune_epoch <= config.epochs:
+        raise ValueError(f"finetune_epoch must lie in [1, epochs={config.epochs}], found {finetune_epoch}")
+    model = EnsembleEmbedder(net, DivideAndConquerLoss(k).slice_sizes(net.embedding.out_features))
+    device = select_device(device) if device is None or isinstance(device, str) else device
+    model.to(device)
+    loss_fn = DivideAndConquerLoss(k, margin, beta)
+    steps = config.steps_per_epoch or max(1, len(train_set) // (config.classes_per_batch *
+                                                                config.images_per_class))
+    config = dataclasses.replace(config, steps_per_epoch=steps)
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(checkpoint_dir if checkpoint_dir is not None else scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        store = folder / "clusterings.pt"
+        clusterings = torch.load(store, weights_only=True) if store.is_file() else []
+        data = ClusteredDataset(train_set)
+        starts = stage_starts(config.epochs, recluster_every, finetune_epoch)
+        done = _checkpoint_epoch(folder / "last.pt")
+        for s, start in enumerate(starts):
+            end = starts[s + 1] if s + 1 < len(starts) else config.epochs
+            if end <= done and end < config.epochs:
+                continue  # a finished stage of a resumed run
+
+            def run(epochs: int, sampler=None) -> History:
+                return train(model, loss_fn, data, test_set, dataclasses.replace(config, epochs=epochs),
+                             folder, device, progress and epochs > start, sampler=sampler)
+
+            if s == len(clusterings):  # this stage's clustering is not made yet
+                if start > 0:
+                    run(start)  # loads the model as it was at the end of the previous stage
+                if start >= finetune_epoch:
+                    ids = np.full(len(train_set), FINETUNE)
+                else:
+                    ids = cluster_data(_features(model, train_set, device), k, seed=config.seed + start)
+                    if clusterings:
+                        ids = match_clusters(clusterings[-1]["clusters"], ids, k)
+                clusterings.append({"epoch": start, "clusters": torch.as_tensor(ids, dtype=torch.int64)})
+                atomic_torch_save(clusterings, store)
+            data.clusters = clusterings[s]["clusters"]
+            sampler = ClusterBatchSampler(train_set.targets, data.clusters, config.classes_per_batch,
+                                          config.images_per_class, steps, seed=config.seed + start)
+            history = run(end, sampler)
+    model.eval()
+    return DivideAndConquerResult(model, history, clusterings)
