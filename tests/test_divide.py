@@ -226,7 +226,7 @@ def _run(folder, epochs, k=2):
     config = TrainConfig(epochs=epochs, steps_per_epoch=3, classes_per_batch=3, images_per_class=2,
                          clustering=False, lr=1e-2)
     return train_divide_and_conquer(net, _toy(), _toy(4, seed=1), config, num_learners=k,
-                                    recluster_every=2, finetune_epoch=4, checkpoint_dir=folder,
+                                    recluster_every=2, finetune_epoch=min(4, epochs), checkpoint_dir=folder,
                                     progress=False)
 
 
@@ -262,5 +262,10 @@ def test_one_learner_is_plain_margin_training(tmp_path):
     result = _run(tmp_path, epochs=2, k=1)
     assert all((c["clusters"] == 0).all() for c in result.clusterings)
     assert result.model.sizes == (8,)
+    x, y = random_batch(b=12, d=8, classes=3, seed=9, dtype=torch.float32)
+    torch.manual_seed(0)
+    one = DivideAndConquerLoss(1)(x, y, cluster=torch.zeros(12, dtype=torch.long))
+    torch.manual_seed(0)
+    assert one == MarginLoss()(x, y)
     data = ClusteredDataset(_toy(), [0] * 48)
     assert data[5][2] == {"cluster": 0} and len(data) == 48
