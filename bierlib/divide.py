@@ -192,7 +192,7 @@ class DivideAndConquerLoss(nn.Module):
 class DivideAndConquerResult:
     model: EnsembleEmbedder  # eval mode: equal-weight concatenation of normalised slices
     history: History
-    clusterings: list[dict]  # {"epoch": e, "clusters": (N,) ids} per (re-)clustering; -1: fine-tuning
+    clusterings: list[dict]  # {"epoch": e, "clusters": (N,) ids[, "features": (N, F)]}; -1: fine-tuning
 
 
 @torch.no_grad()
@@ -219,13 +219,14 @@ def stage_starts(epochs: int, recluster_every: int, finetune_epoch: int) -> list
 def train_divide_and_conquer(net: nn.Module, train_set: Dataset, test_set: Dataset,
                              config: TrainConfig, num_learners: int = 4, recluster_every: int = 2,
                              finetune_epoch: int | None = None, margin: float = 0.2, beta: float = 1.2,
-                             checkpoint_dir=None, device=None, progress: bool = True
-                             ) -> DivideAndConquerResult:
+                             checkpoint_dir=None, device=None, progress: bool = True,
+                             keep_features: bool = False) -> DivideAndConquerResult:
     """Train ``net`` (with ``features`` and an ``embedding`` Linear, D divisible by K) by
     divide and conquer; K = ``num_learners``. ``finetune_epoch`` defaults to half of
     ``config.epochs`` (the official SOP configuration: 100 of 200); pass ``config.epochs``
     for no fine-tuning. With K = 1 this is plain margin-loss training with distance-weighted
-    sampling. Resumable from ``checkpoint_dir`` (a temporary folder when None)."""
+    sampling. Resumable from ``checkpoint_dir`` (a temporary folder when None).
+    ``keep_features`` stores the clustered features (float16) with each clustering."""
     k = check_positive_int(num_learners, "num_learners")
     check_positive_int(recluster_every, "recluster_every")
     finetune_epoch = config.epochs // 2 if finetune_epoch is None else finetune_epoch
@@ -258,13 +259,17 @@ def train_divide_and_conquer(net: nn.Module, train_set: Dataset, test_set: Datas
             if s == len(clusterings):  # this stage's clustering is not made yet
                 if start > 0:
                     run(start)  # loads the model as it was at the end of the previous stage
+                record = {"epoch": start}
                 if start >= finetune_epoch:
                     ids = np.full(len(train_set), FINETUNE)
                 else:
-                    ids = cluster_data(_features(model, train_set, device), k, seed=config.seed + start)
+                    features = _features(model, train_set, device)
+                    ids = cluster_data(features, k, seed=config.seed + start)
                     if clusterings:
                         ids = match_clusters(clusterings[-1]["clusters"], ids, k)
-                clusterings.append({"epoch": start, "clusters": torch.as_tensor(ids, dtype=torch.int64)})
+                    if keep_features:
+                        record["features"] = features.half()
+                clusterings.append({**record, "clusters": torch.as_tensor(ids, dtype=torch.int64)})
                 atomic_torch_save(clusterings, store)
             data.clusters = clusterings[s]["clusters"]
             sampler = ClusterBatchSampler(train_set.targets, data.clusters, config.classes_per_batch,

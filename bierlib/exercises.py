@@ -11,6 +11,8 @@ from collections.abc import Callable
 import torch
 
 from .losses import contrastive_loss, lifted_structured_loss
+from .losses.margin import margin_loss
+from .losses.pairs import pair_masks
 
 
 class ExerciseError(AssertionError):
@@ -91,3 +93,26 @@ def check_lifted_loss(fn) -> None:
                                                     "from exp(alpha - D)"),
     ], "Check that the log-sum-exp runs over the negatives of *both* i and j, that the "
        "positive distance D_ij is added inside max(0, .), and that the result is squared")
+
+
+def check_margin_loss(fn) -> None:
+    """Check ``fn(embeddings, labels, triplets)`` against the margin loss of Wu et al. (2017)
+    with margin 0.2 and beta 1.2 on L2-normalised embeddings, for given (anchor, positive,
+    negative) index tensors, normalised by the number of non-zero terms."""
+    e, y = _fixed_batch()
+    pos, neg = pair_masks(y)
+    anchor, positive = pos.nonzero(as_tuple=True)
+    negative = neg.long().argmax(dim=1)[anchor]  # a fixed negative per anchor
+    t = (anchor, positive, negative)
+    x = torch.nn.functional.normalize(e, dim=1)
+    d = torch.cdist(x, x)
+    pos_terms = (d[anchor, positive] - 1.0).clamp_min(0)
+    neg_terms = (1.4 - d[anchor, negative]).clamp_min(0)
+    _check_loss(fn, (t,), lambda e, y, t: margin_loss(e, y, triplets=t), "margin_loss", [
+        (margin_loss(e, y, triplets=t, normalize=False), "the embeddings were not L2-normalised"),
+        ((pos_terms.sum() + neg_terms.sum()) / (2 * len(anchor)),
+         "the sum is divided by all 2T terms; divide by the number of non-zero terms only"),
+        (neg_terms.sum() / (neg_terms > 0).sum(), "the positive term max(0, d_ap - beta + margin) "
+                                                  "seems to be missing"),
+    ], "Check the two hinges: max(0, d_ap - beta + margin) and max(0, beta - d_an + margin), with "
+       "plain (not squared) Euclidean distances")

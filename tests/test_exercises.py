@@ -51,3 +51,31 @@ def test_lifted_check():
         check_lifted_loss(lambda e, y, m: -lifted_structured_loss(e, y, m))
     with pytest.raises(ExerciseError, match="both"):
         check_lifted_loss(lambda e, y, m: lifted_structured_loss(e, y, m) + 1)
+
+
+def test_margin_check():
+    from bierlib.exercises import check_margin_loss
+    from bierlib.losses.margin import margin_loss
+
+    def from_scratch(e, y, triplets):
+        a, p, n = triplets
+        x = F.normalize(e, dim=1)
+        pos = (torch.linalg.vector_norm(x[a] - x[p], dim=1) - 1.2 + 0.2).clamp(min=0)
+        neg = (1.2 - torch.linalg.vector_norm(x[a] - x[n], dim=1) + 0.2).clamp(min=0)
+        return (pos.sum() + neg.sum()) / ((pos > 0).sum() + (neg > 0).sum())
+
+    def all_terms_mean(e, t):
+        a, p, n = t
+        x = F.normalize(e, dim=1)
+        pos = (torch.linalg.vector_norm(x[a] - x[p], dim=1) - 1.0).clamp(min=0)
+        neg = (1.4 - torch.linalg.vector_norm(x[a] - x[n], dim=1)).clamp(min=0)
+        return (pos.sum() + neg.sum()) / (2 * len(a))
+
+    check_margin_loss(from_scratch)
+    check_margin_loss(lambda e, y, t: margin_loss(e, y, triplets=t))
+    with pytest.raises(ExerciseError, match="not L2-normalised"):
+        check_margin_loss(lambda e, y, t: margin_loss(e, y, triplets=t, normalize=False))
+    with pytest.raises(ExerciseError, match="non-zero terms only"):
+        check_margin_loss(lambda e, y, t: margin_loss(e, y, triplets=t) * 0 + all_terms_mean(e, t))
+    with pytest.raises(ExerciseError, match="sign is wrong"):
+        check_margin_loss(lambda e, y, t: -from_scratch(e, y, t))
