@@ -62,6 +62,8 @@ def nearest_neighbors(embeddings, k: int, normalize: bool = True, chunk_size: in
 
 def _index(x: np.ndarray) -> faiss.Index:
     index = faiss.IndexFlatL2(x.shape[1])
+    if hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0:  # faiss-gpu installed
+        index = faiss.index_cpu_to_all_gpus(index)
     index.add(x)
     return index
 
@@ -126,6 +128,28 @@ def retrieval_metrics(embeddings, labels, ks: Sequence[int] = (1, 2, 4, 8), norm
     metrics = {f"recall@{k}": hits_at[k] / len(x) for k in ks}
     metrics.update(r_precision=r_precision / n_with_r, **{"map@r": map_r / n_with_r})
     return metrics
+
+
+def query_gallery_recall(query, query_labels, gallery, gallery_labels,
+                         ks: Sequence[int] = (1, 10, 20, 30, 40, 50), normalize: bool = True,
+                         chunk_size: int = 4096) -> dict[str, float]:
+    """Recall@K of queries (Q, D) searched in a separate gallery (G, D), as In-Shop is evaluated:
+    the fraction of queries with an item of their class among their K nearest gallery items."""
+    q, g = _as_float32(query, normalize), _as_float32(gallery, normalize)
+    yq = check_labels(query_labels, "query_labels", length=len(q)).numpy()
+    yg = check_labels(gallery_labels, "gallery_labels", length=len(g)).numpy()
+    if q.shape[1] != g.shape[1]:
+        raise ValueError(f"query and gallery embeddings differ in size: {q.shape[1]} vs {g.shape[1]}")
+    ks = sorted({int(k) for k in ks})
+    if not 1 <= ks[0] <= ks[-1] <= len(g):
+        raise ValueError(f"every K must lie in [1, G = {len(g)}], found {ks}")
+    index, hits = _index(g), {k: 0 for k in ks}
+    for lo in range(0, len(q), chunk_size):
+        _, idx = index.search(q[lo:lo + chunk_size], ks[-1])  # (C, K)
+        correct = yg[idx] == yq[lo:lo + chunk_size, None]
+        for k in ks:
+            hits[k] += int(correct[:, :k].any(axis=1).sum())
+    return {f"recall@{k}": hits[k] / len(q) for k in ks}
 
 
 def kmeans(embeddings, n_clusters: int, normalize: bool = True, seed: int = 0,

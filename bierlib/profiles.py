@@ -81,11 +81,17 @@ def load_datasets(profile: Profile, root=None):
     Raises :class:`~bierlib.data.DatasetNotFoundError` (naming the fetch command) when
     the data are not on disk.
     """
-    from .data import DatasetNotFoundError, Omniglot
+    from .data import DATASETS, Omniglot
 
     if profile.dataset == "omniglot":
         return (Omniglot(root, "train", profile.image_size),
                 Omniglot(root, "test", profile.image_size))
-    raise DatasetNotFoundError(
-        f"the {profile.name!r} profile trains on {profile.dataset!r}, and this version of "
-        "bierlib has no loader for it yet: only the 'quick' profile (Omniglot) runs")
+    if profile.dataset == "inshop":
+        raise ValueError("In-Shop is evaluated query against gallery: build InShop(root, 'train'), "
+                         "InShop(root, 'query') and InShop(root, 'gallery') and use "
+                         "bierlib.evaluation.query_gallery_recall; the training loop's "
+                         "within-set evaluation does not apply")
+    if profile.dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {profile.dataset!r}; known: omniglot, {', '.join(DATASETS)}")
+    cls = DATASETS[profile.dataset]
+    return cls(root, "train", image_size=profile.image_size), cls(root, "test", image_size=profile.image_size)
