@@ -79,8 +79,10 @@ def test_load_datasets(fake_omniglot):
     train, test = load_datasets(get_profile("quick"), root=fake_omniglot)
     assert train.images.shape[-1] == 28 and not set(train.class_names) & set(test.class_names)
     from bierlib.data import DatasetNotFoundError
-    with pytest.raises(DatasetNotFoundError, match="no loader"):
-        load_datasets(get_profile("paper"))
+    with pytest.raises(DatasetNotFoundError, match="fetch_cub200.py"):
+        load_datasets(get_profile("paper"), root=fake_omniglot)
+    with pytest.raises(ValueError, match="query against gallery"):
+        load_datasets(get_profile("paper", dataset="inshop"))
 
 
 def test_view_switcher_draws_each_option():
