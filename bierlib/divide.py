@@ -34,13 +34,13 @@ import torch
 import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import Dataset, Sampler
 
 from .boosting import EnsembleEmbedder, split_learners
 from .evaluation import kmeans
 from .losses.margin import margin_loss
 from .sampling import PKSampler
-from .training import History, TrainConfig, train
+from .training import History, TrainConfig, _autocast, _loader, _to_device, train
 from .utils import atomic_torch_save, check_batch, check_labels, check_positive_int, select_device
 
 FINETUNE = -1  # the cluster id of every item in the fine-tuning stage: the whole embedding
@@ -196,9 +196,12 @@ class DivideAndConquerResult:
 
 
 @torch.no_grad()
-def _features(model: EnsembleEmbedder, dataset: Dataset, device, batch_size: int = 512) -> torch.Tensor:
+def _features(model: EnsembleEmbedder, dataset: Dataset, device, config: TrainConfig) -> torch.Tensor:
     model.eval()
-    feats = [model.net.features(x.to(device)).float().cpu() for x, *_ in DataLoader(dataset, batch_size)]
+    feats = []
+    for x, *_ in _loader(dataset, config.num_workers, device, batch_size=256):
+        with _autocast(device, config.amp):
+            feats.append(model.net.features(_to_device(x, device, config.channels_last)).float().cpu())
     model.train()
     return torch.cat(feats)
 
@@ -263,7 +266,7 @@ def train_divide_and_conquer(net: nn.Module, train_set: Dataset, test_set: Datas
                 if start >= finetune_epoch:
                     ids = np.full(len(train_set), FINETUNE)
                 else:
-                    features = _features(model, train_set, device)
+                    features = _features(model, train_set, device, config)
                     ids = cluster_data(features, k, seed=config.seed + start)
                     if clusterings:
                         ids = match_clusters(clusterings[-1]["clusters"], ids, k)

@@ -42,6 +42,9 @@ class Profile:
     eval_ks: tuple[int, ...]
     needs_gpu: bool
     expected_minutes_cpu: float | None  # one chapter's training, measured on a 2-core CPU
+    num_workers: int = 0  # data-loading processes
+    eval_every: int = 1  # epochs between evaluations
+    clustering: bool = True  # NMI/F1 at each evaluation (impractical for SOP's 11k classes on a CPU)
 
     def train_config(self, seed: int = 0, **overrides) -> TrainConfig:
         """The :class:`~bierlib.training.TrainConfig` of this profile (with overrides)."""
@@ -60,7 +63,8 @@ PROFILES = {
         name="paper", dataset="cub200", image_size=224, in_channels=3, model="googlenet",
         pretrained=True, embedding_dim=512, classes_per_batch=64, images_per_class=2,
         epochs=60, steps_per_epoch=None, lr=1e-5, embedding_lr_multiplier=10.0,
-        weight_decay=2e-4, eval_ks=(1, 2, 4, 8), needs_gpu=True, expected_minutes_cpu=None),
+        weight_decay=2e-4, eval_ks=(1, 2, 4, 8), needs_gpu=True, expected_minutes_cpu=None,
+        num_workers=8),
 }
 
 

@@ -71,8 +71,8 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def atomic_torch_save(obj, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename it into place.
+def atomic_write(path: str | os.PathLike, write, binary: bool = True) -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it into place.
 
     A crash mid-write leaves the previous file intact, never a truncated one.
     """
@@ -80,11 +80,16 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+        with os.fdopen(fd, "wb" if binary else "w") as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_torch_save(obj, path: str | os.PathLike) -> None:
+    """``torch.save`` atomically (see :func:`atomic_write`)."""
+    atomic_write(path, lambda f: torch.save(obj, f))

@@ -1,0 +1,87 @@
+"""The command line, the paper configurations and kill-and-resume of a real training process."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from bierlib.boosting import EnsembleEmbedder
+from bierlib.experiments import ExperimentConfig, build
+from bierlib.train import load_config, parse_overrides
+
+from .conftest import REPO
+
+PAPER_CONFIGS = sorted((REPO / "configs" / "paper").glob("*.yaml"))
+TINY = ["classes_per_batch=4", "images_per_class=2", "steps_per_epoch=2", "clustering=false",
+        "eval_ks=[1,2]"]
+
+
+def test_overrides_are_typed_and_unknown_keys_refused(tmp_path):
+    assert parse_overrides(["epochs=2", "lr=1e-5", "eval_ks=[1, 10]", "model=resnet50"]) == {
+        "epochs": 2, "lr": 1e-5, "eval_ks": [1, 10], "model": "resnet50"}
+    with pytest.raises(ValueError, match="key=value"):
+        parse_overrides(["epochs"])
+    with pytest.raises(ValueError, match=r"unknown configuration keys \['epoch'\]"):
+        load_config(None, {"method": "bier", "epoch": 3})
+    with pytest.raises(ValueError, match="must set method"):
+        load_config(None, {"epochs": 3})
+    with pytest.raises(ValueError, match="method must be one of"):
+        load_config(None, {"method": "bierr"})
+
+
+@pytest.mark.parametrize("path", PAPER_CONFIGS, ids=lambda p: p.stem)
+def test_paper_configs_load_and_build(path):
+    config = load_config(path, {"pretrained": False})
+    p = config.resolved_profile()
+    assert p.needs_gpu and p.image_size == 224 and p.dataset in ("cub200", "cars196", "sop")
+    model, loss = build(config)
+    if loss is None:  # margin / divide and conquer: the slices are made by the schedule
+        model = EnsembleEmbedder(model, [p.embedding_dim // config.num_learners] * config.num_learners)
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, 64, 64))
+    assert out.shape == (2, p.embedding_dim) and torch.isfinite(out).all()
+    if config.method in ("bier", "abier"):
+        assert config.learner_sizes() == (96, 160, 256)
+    if config.method == "divide_and_conquer":
+        frozen = [m for m in model.modules() if type(m).__name__ == "FrozenBatchNorm2d"]
+        assert frozen and p.model == "resnet50" and p.embedding_dim == 128
+
+
+def _cli(args, root, **kwargs):
+    env = {**os.environ, "BIERLIB_DATA": str(root)}
+    return subprocess.Popen([sys.executable, "-m", "bierlib.train", *args], env=env, cwd=root,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def test_cli_runs_to_the_end_and_resumes_after_kill(fake_omniglot):
+    root = fake_omniglot
+    args = ["method=contrastive", "epochs=30", *TINY]
+    straight = _cli([*args, "--out", "straight"], root)
+    assert straight.wait(timeout=300) == 0, straight.stdout.read()
+
+    victim = _cli([*args, "--out", "killed"], root, start_new_session=True)
+    checkpoint = root / "killed" / "checkpoint" / "last.pt"
+    deadline = time.time() + 300
+    while not checkpoint.exists() and victim.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait()
+    saved = torch.load(checkpoint, weights_only=True)["epoch"]
+    assert 1 <= saved < 30, "the process was not killed mid-run"
+    assert not (root / "killed" / "metrics.json").exists()
+
+    resumed = _cli([*args, "--out", "killed"], root)
+    assert resumed.wait(timeout=300) == 0, resumed.stdout.read()
+    a = json.loads((root / "straight" / "metrics.json").read_text())
+    b = json.loads((root / "killed" / "metrics.json").read_text())
+    assert [r["recall@1"] for r in a["records"]] == [r["recall@1"] for r in b["records"]]
+    assert [r["loss"] for r in a["records"]] == [r["loss"] for r in b["records"]]
+    assert a["config"] == b["config"] and a["config"]["epochs"] == 30
+
+    other = _cli([*args, "lr=0.01", "--out", "killed"], root)
+    assert other.wait(timeout=300) != 0 and "another configuration" in other.stdout.read()
