@@ -147,6 +147,31 @@ def _comparable(config: TrainConfig) -> dict:
             if k not in ("epochs", "num_workers", "keep_embeddings", "channels_last")}
 
 
+def training_step(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer, scaler,
+                  images: torch.Tensor, labels: torch.Tensor, data_extras: dict, config: TrainConfig,
+                  device: torch.device) -> torch.Tensor:
+    """One optimisation step on a batch already on ``device``; returns the (detached) loss.
+
+    A model may return ``(embeddings, extras)``: the extras go to the loss as keywords, with
+    the dataset's per-item ``data_extras``.
+    """
+    with _autocast(device, config.amp):
+        output = model(images)
+    embeddings, extras = output if isinstance(output, tuple) else (output, {})
+    loss = loss_fn(embeddings.float(), labels, **data_extras, **extras)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return loss.detach()
+
+
+def grad_scaler(config: TrainConfig, device: torch.device) -> torch.amp.GradScaler:
+    """Loss scaling for float16 autocast (CUDA without bf16); a no-op otherwise."""
+    return torch.amp.GradScaler("cuda", enabled=config.amp and device.type == "cuda"
+                                and not torch.cuda.is_bf16_supported())
+
+
 def train(model: nn.Module, loss_fn: Callable, train_set: Dataset, test_set: Dataset,
           config: TrainConfig | None = None, checkpoint_dir=None, device=None,
           progress: bool = True, callbacks: Sequence[Callable[[dict, nn.Module], None]] = (),
@@ -194,8 +219,7 @@ def train(model: nn.Module, loss_fn: Callable, train_set: Dataset, test_set: Dat
         sampler = PKSampler(train_set.targets, config.classes_per_batch, config.images_per_class,
                             config.steps_per_epoch, seed=config.seed)
     loader = _loader(train_set, config.num_workers, device, batch_sampler=sampler)
-    scaler = torch.amp.GradScaler("cuda", enabled=config.amp and device.type == "cuda"
-                                  and not torch.cuda.is_bf16_supported())
+    scaler = grad_scaler(config, device)
 
     def evaluate_now(epoch: int, loss: float, seconds: float) -> dict:
         emb, labels = embed(model, test_set, device=device, amp=config.amp,
@@ -220,24 +244,18 @@ def train(model: nn.Module, loss_fn: Callable, train_set: Dataset, test_set: Dat
         for images, labels, *data_extras in loader:
             images, labels = _to_device(images, device, config.channels_last), labels.to(device)
             data_extras = data_extras[0] if data_extras else {}
-            with _autocast(device, config.amp):
-                output = model(images)
-            # A model may return (embeddings, extras): the extras go to the loss as keywords.
-            embeddings, extras = output if isinstance(output, tuple) else (output, {})
-            loss = loss_fn(embeddings.float(), labels, **data_extras, **extras)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"the loss became {loss.item()} at epoch {epoch}; "
-                                         "lower the learning rate")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            losses.append(loss.item())
+            losses.append(training_step(model, loss_fn, optimizer, scaler, images, labels, data_extras,
+                                        config, device))  # stays on the device: no per-step sync
             bar.update()
-            bar.set_postfix(epoch=epoch, loss=f"{losses[-1]:.4f}")
+            if len(losses) % 10 == 1:
+                bar.set_postfix(epoch=epoch, loss=f"{losses[-1].item():.4f}")
+        mean_loss = torch.stack(losses).mean().item()
+        if not np.isfinite(mean_loss):
+            raise FloatingPointError(f"the loss became {mean_loss} in epoch {epoch}; lower the "
+                                     f"learning rate (the checkpoint of epoch {epoch - 1} is kept)")
         elapsed += time.perf_counter() - tic
         if epoch % config.eval_every == 0 or epoch == config.epochs:
-            record = evaluate_now(epoch, float(np.mean(losses)), elapsed)
+            record = evaluate_now(epoch, mean_loss, elapsed)
             bar.set_postfix(epoch=epoch, loss=f"{record['loss']:.4f}",
                             R1=f"{record['recall@1']:.3f}")
         if path is not None:

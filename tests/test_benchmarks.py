@@ -15,3 +15,14 @@ def test_loss_benchmark_prints_a_table():
     rows = [line.split() for line in result.stdout.splitlines() if line.strip().startswith("16 ")]
     assert [row[1] for row in rows] == ["contrastive", "triplet", "lifted"]
     assert all(float(value) > 0 for row in rows for value in row[2:])
+
+
+def test_paper_throughput_benchmark_runs_on_cpu():
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "paper_throughput.py"), "--device", "cpu",
+                             "--image-size", "48", "--steps", "1", "--images", "24", "--batch-scale", "0.05",
+                             "--workers", "1", "--configs", "bier_cub200"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    names = [line.split("  ")[0].strip() for line in result.stdout.splitlines()
+             if line.startswith(("loader alone", "binomial", "bier"))]
+    assert names == ["loader alone", "binomial (googlenet, D = 512)", "bier (googlenet, D = 512)"], result.stdout

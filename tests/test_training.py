@@ -127,3 +127,16 @@ def test_bad_config_and_data():
               CONFIG, progress=False)
     with pytest.raises(ValueError, match="uint8"):
         ImageTensorDataset(torch.zeros(2, 1, 4, 4), [0, 1], ["a", "b"])
+
+
+def test_diverged_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
+    calls = []
+
+    def diverging(embeddings, labels):
+        calls.append(1)
+        loss = ContrastiveLoss()(embeddings, labels)
+        return loss * float("nan") if len(calls) > 6 else loss  # diverges in epoch 2
+
+    with pytest.raises(FloatingPointError, match="epoch 2.*epoch 1 is kept"):
+        train(fresh_model(), diverging, TRAIN, TEST, CONFIG, checkpoint_dir=tmp_path, progress=False)
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["epoch"] == 1
