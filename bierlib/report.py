@@ -1,7 +1,10 @@
 """Tables of results for the book: metrics dicts in, Markdown out."""
 from __future__ import annotations
 
+import json
+import shlex
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -13,7 +16,7 @@ def results_table(rows: Mapping[str, Mapping[str, float]], columns: Sequence[str
     """A Markdown table: one row per named result, one column per metric.
 
     A value may be a number or a sequence of numbers (one per seed), shown as
-    ``mean ± std``. Metrics missing from a row are shown as "-".
+    ``mean ± std`` (a single value without spread). Metrics missing from a row are shown as "-".
     """
     if not rows:
         raise ValueError("rows is empty: give at least one named result")
@@ -24,10 +27,35 @@ def results_table(rows: Mapping[str, Mapping[str, float]], columns: Sequence[str
             value = metrics.get(column)
             if value is None:
                 cells.append("-")
-            elif np.ndim(value) == 0:
-                cells.append(f"{float(value):.{digits}f}")
+            elif np.ndim(value) == 0 or len(value) == 1:
+                cells.append(f"{float(np.ravel(value)[0]):.{digits}f}")
             else:
                 values = np.asarray(value, dtype=float)
-                cells.append(f"{values.mean():.{digits}f} ± {values.std(ddof=1) if len(values) > 1 else 0:.{digits}f}")
+                cells.append(f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def paper_runs(results_dir) -> dict[str, list[dict]]:
+    """Finished runs found in ``results_dir/*/metrics.json`` (written by ``python -m bierlib.train``),
+    grouped by the name of the configuration file their command used (else the folder name)."""
+    runs: dict[str, list[dict]] = {}
+    for path in sorted(Path(results_dir).glob("*/metrics.json")):
+        data = json.loads(path.read_text())
+        if not isinstance(data.get("final"), dict) or "command" not in data:
+            raise ValueError(f"{path} is not a metrics file of python -m bierlib.train (no final/command)")
+        words = shlex.split(data["command"])
+        name = Path(words[words.index("--config") + 1]).stem if "--config" in words[:-1] else path.parent.name
+        runs.setdefault(name, []).append(data)
+    return runs
+
+
+def paper_runs_table(config_names: Sequence[str], runs: Mapping[str, list[dict]],
+                     columns: Sequence[str] = ("recall@1", "recall@2", "recall@4", "recall@8", "nmi")) -> str:
+    """One row per configuration: mean ± std of the final metrics over its runs, or "not yet run"."""
+    rows = {}
+    for name in config_names:
+        done = runs.get(name, [])
+        label = f"`{name}` ({len(done)} run{'s' * (len(done) != 1)})" if done else f"`{name}` (not yet run)"
+        rows[label] = {c: [d["final"][c] for d in done if d["final"].get(c) is not None] or None for c in columns}
+    return results_table(rows, columns)

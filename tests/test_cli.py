@@ -85,3 +85,22 @@ def test_cli_runs_to_the_end_and_resumes_after_kill(fake_omniglot):
 
     other = _cli([*args, "lr=0.01", "--out", "killed"], root)
     assert other.wait(timeout=300) != 0 and "another configuration" in other.stdout.read()
+
+
+def test_paper_runs_table_reads_metrics_files(tmp_path):
+    from bierlib.report import paper_runs, paper_runs_table
+    for seed, r1 in ((0, 0.5), (1, 0.7)):
+        run = tmp_path / f"bier_cub200-seed{seed}"
+        run.mkdir()
+        (run / "metrics.json").write_text(json.dumps({
+            "command": f"python -m bierlib.train --config configs/paper/bier_cub200.yaml seed={seed}",
+            "final": {"recall@1": r1, "nmi": None}}))
+    runs = paper_runs(tmp_path)
+    assert list(runs) == ["bier_cub200"] and len(runs["bier_cub200"]) == 2
+    table = paper_runs_table(["bier_cub200", "dc_cub200"], runs, columns=("recall@1", "nmi"))
+    assert "| `bier_cub200` (2 runs) | 0.600 ± 0.141 | - |" in table
+    assert "| `dc_cub200` (not yet run) | - | - |" in table
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "metrics.json").write_text("{}")
+    with pytest.raises(ValueError, match="not a metrics file"):
+        paper_runs(tmp_path)
