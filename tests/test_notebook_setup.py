@@ -1,0 +1,34 @@
+"""The chapters' setup cell: device, expected time, the GPU check and fetching on Colab."""
+import sys
+
+import pytest
+import torch
+
+from bierlib.notebook import chapter_setup, expected_time
+
+
+def test_quick_profile_prints_device_and_measured_time(capsys, fake_omniglot, monkeypatch):
+    monkeypatch.setenv("BIERLIB_DATA", str(fake_omniglot))
+    device = chapter_setup("02_lifted", "quick")
+    out = capsys.readouterr().out
+    assert isinstance(device, torch.device) and "profile quick" in out
+    assert "about 5 min on a 2-core CPU (measured)" in out or device.type != "cpu"
+
+
+def test_paper_profile_without_gpu_refuses_clearly(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(RuntimeError, match="needs a CUDA GPU.*Change runtime type > GPU"):
+        chapter_setup("03_bier", "paper")
+    assert "no paper-profile time has been measured" in expected_time("03_bier", "paper", torch.device("cuda"))
+    assert "no run time has been measured" in expected_time("99_unknown", "quick", torch.device("cpu"))
+
+
+def test_missing_data_is_fetched_only_when_asked(monkeypatch, tmp_path):
+    monkeypatch.setenv("BIERLIB_DATA", str(tmp_path))
+    calls = []
+    monkeypatch.setattr("bierlib.notebook._fetch", calls.append)
+    chapter_setup("01_contrastive", "quick", fetch_missing=False)
+    assert calls == []
+    monkeypatch.setitem(sys.modules, "google.colab", object())  # as on Colab
+    chapter_setup("01_contrastive", "quick")
+    assert calls == ["omniglot"]
