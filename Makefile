@@ -7,8 +7,8 @@ BIN := $(VENV)/bin
 # Where datasets live; the library and the fetch scripts use the same default.
 export BIERLIB_DATA ?= $(HOME)/.cache/bierlib
 
-.PHONY: setup data book test clean
-setup: $(VENV)/.installed data
+.PHONY: setup data assets book test clean
+setup: $(VENV)/.installed data assets
 
 $(VENV)/.installed: requirements/lock.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,18 @@ $(VENV)/.installed: requirements/lock.txt pyproject.toml
 data: $(VENV)/.installed
 	$(BIN)/python data_scripts/fetch_omniglot.py
 
+# MathJax and the ipywidgets JavaScript, from npm (versions in package-lock.json), served by the
+# built book from _static/ so that it renders with no network (see _config.yml).
+assets: _offline/require.js
+
+_offline/require.js: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	rm -rf _offline && mkdir -p _offline/widgets
+	cp -r node_modules/mathjax/es5 _offline/mathjax
+	find node_modules/@jupyter-widgets/html-manager/dist -maxdepth 1 -type f ! -name '*.map' \
+		-exec cp {} _offline/widgets/ \;
+	cp node_modules/requirejs/require.js $@
+
 # Built from clean: no cached build, no training checkpoints from earlier runs.
 book: setup
 	rm -rf _build book/checkpoints
@@ -31,4 +43,4 @@ test: setup
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf _build book/checkpoints
+	rm -rf _build book/checkpoints _offline

@@ -43,7 +43,8 @@ from .sampling import PKSampler
 from .training import History, TrainConfig, _autocast, _loader, _to_device, train
 from .utils import atomic_torch_save, check_batch, check_labels, check_positive_int, select_device
 
-FINETUNE = -1  # the cluster id of every item in the fine-tuning stage: the whole embedding
+#: Cluster id of every item in the fine-tuning stage, where the whole embedding trains.
+FINETUNE = -1
 
 
 def cluster_data(features, num_clusters: int, seed: int = 0) -> np.ndarray:

@@ -6,18 +6,18 @@ optional overrides of its fields, a seed and the method's own options;
 :func:`run_experiment` builds the model and the loss exactly as the chapters do and
 trains them (resumable from a checkpoint folder). Methods:
 
-=====================  =====================================================  =========
-method                 model and loss                                         chapter
-=====================  =====================================================  =========
-``contrastive``        contrastive loss, PML form, margin 1                   1, 2
-``triplet``            triplet loss over all valid triplets, margin 0.2       2
-``lifted``             lifted structured loss, alpha = 1, raw embedding       2
-``binomial``           one embedding, binomial deviance (BIER with M = 1)     3
-``bier``               learners 96:160:256 of D, boosted binomial deviance    3
-``abier``              BIER + adversarial diversity (gradient reversal)       4
-``margin``             margin loss, distance-weighted sampling (D&C, K = 1)   5
-``divide_and_conquer`` K clusters / K embedding slices, margin loss            5
-=====================  =====================================================  =========
+======================  =====================================================  =========
+method                  model and loss                                         chapter
+======================  =====================================================  =========
+``contrastive``         contrastive loss, PML form, margin 1                   1, 2
+``triplet``             triplet loss over all valid triplets, margin 0.2       2
+``lifted``              lifted structured loss, alpha = 1, raw embedding       2
+``binomial``            one embedding, binomial deviance (BIER with M = 1)     3
+``bier``                learners 96:160:256 of D, boosted binomial deviance    3
+``abier``               BIER + adversarial diversity (gradient reversal)       4
+``margin``              margin loss, distance-weighted sampling (D&C, K = 1)   5
+``divide_and_conquer``  K clusters / K embedding slices, margin loss            5
+======================  =====================================================  =========
 """
 from __future__ import annotations
 

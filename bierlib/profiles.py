@@ -82,7 +82,7 @@ def get_profile(name: str, **overrides) -> Profile:
 def load_datasets(profile: Profile, root=None):
     """The (train, test) datasets of ``profile``, with disjoint classes.
 
-    Raises :class:`~bierlib.data.DatasetNotFoundError` (naming the fetch command) when
+    Raises :class:`~bierlib.data.base.DatasetNotFoundError` (naming the fetch command) when
     the data are not on disk.
     """
     from .data import DATASETS, Omniglot

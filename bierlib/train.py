@@ -58,7 +58,7 @@ def parse_overrides(pairs: list[str]) -> dict:
 
 
 def load_config(path: str | os.PathLike | None, overrides: dict) -> ExperimentConfig:
-    """An :class:`ExperimentConfig` from a YAML/JSON file and overrides, rejecting unknown keys."""
+    """An :class:`~bierlib.experiments.ExperimentConfig` from a YAML/JSON file and overrides, rejecting unknown keys."""
     values = {}
     if path is not None:
         text = Path(path).read_text()

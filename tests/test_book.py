@@ -1,8 +1,12 @@
-"""The book builds from clean, executing every chapter, with warnings as errors."""
+"""The book builds from clean, executing every chapter with warnings as errors, and the built
+site works offline in a real browser (headless Chromium)."""
+import functools
+import http.server
 import re
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -10,24 +14,33 @@ import yaml
 
 from .conftest import REPO
 
+BUILD = REPO / "_build"
+SCREENSHOTS = BUILD / "screenshots"
+
 
 def toc_files() -> list[str]:
     toc = yaml.safe_load((REPO / "_toc.yml").read_text())
     return [toc["root"]] + [entry["file"] for entry in toc["chapters"]]
 
 
-@pytest.mark.book
-def test_book_builds_and_executes_every_chapter():
-    build = REPO / "_build"
-    shutil.rmtree(build, ignore_errors=True)
+@pytest.fixture(scope="module")
+def build() -> str:
+    """Build the book once from clean (no cache, no checkpoints) and return the log."""
+    shutil.rmtree(BUILD, ignore_errors=True)
     shutil.rmtree(REPO / "book" / "checkpoints", ignore_errors=True)  # train for real
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     result = subprocess.run([str(jupyter_book), "build", str(REPO), "-W", "-n", "--keep-going"],
                             cwd=REPO, capture_output=True, text=True)
     log = result.stdout + result.stderr
+    (BUILD / "build.log").write_text(log)
     assert result.returncode == 0, f"jupyter-book build failed:\n{log[-20000:]}"
+    return log
+
+
+@pytest.mark.book
+def test_book_builds_and_executes_every_chapter(build):
     for name in toc_files():
-        page = build / "html" / f"{name}.html"
+        page = BUILD / "html" / f"{name}.html"
         assert page.is_file(), f"{name} was not built"
         if (REPO / f"{name}.ipynb").is_file():  # an executed chapter: outputs and captioned figures
             html = page.read_text()
@@ -35,3 +48,68 @@ def test_book_builds_and_executes_every_chapter():
             figures = re.findall(r'<figure[^>]*>.*?<img.*?<figcaption', html, flags=re.S)
             assert figures, f"{name}: expected captioned figures, found none"
             assert "Traceback (most recent call last)" not in html
+
+
+def chromium():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not binary or not driver:
+        pytest.fail("the browser test needs Debian's chromium and chromium-driver "
+                    "(apt-get install chromium chromium-driver; .ci/run installs them)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+                 "--window-size=1280,1600", f"--user-data-dir={BUILD / 'chromium-profile'}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(options=options, service=Service(driver))
+
+
+@pytest.fixture(scope="module")
+def site(build):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(BUILD / "html"))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    browser = chromium()
+    try:
+        yield browser, f"http://127.0.0.1:{server.server_port}"
+    finally:
+        browser.quit()
+        server.shutdown()
+
+
+WAIT_FOR_PAGE = """
+const done = arguments[arguments.length - 1];
+const mathjax = window.MathJax && MathJax.startup ? MathJax.startup.promise : Promise.resolve();
+mathjax.then(() => setTimeout(done, 1500), () => done("MathJax failed"));
+"""
+BROKEN_IMAGES = "return Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src)"
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("name", toc_files())
+def test_page_works_offline_in_chromium(site, name):
+    browser, base = site
+    browser.get(f"{base}/{name}.html")
+    assert browser.execute_async_script(WAIT_FOR_PAGE) is None, "MathJax did not finish typesetting"
+    errors = [e["message"] for e in browser.get_log("browser")
+              if e["level"] == "SEVERE" and "favicon.ico" not in e["message"]]
+    assert not errors, f"JavaScript or loading errors on {name}: {errors}"
+    assert browser.execute_script(BROKEN_IMAGES) == []
+    html = (BUILD / "html" / f"{name}.html").read_text()
+    if re.search(r'class="math', html):
+        assert browser.execute_script("return document.querySelectorAll('mjx-container').length") > 0, \
+            "math is not typeset"
+    if "application/vnd.jupyter.widget-view+json" in html:
+        assert browser.execute_script("return document.querySelectorAll('.jupyter-widgets').length") > 0, \
+            "the widgets were not rendered"
+    if (REPO / f"{name}.ipynb").is_file():
+        links = browser.execute_script(
+            "return Array.from(document.querySelectorAll('a[href*=\"colab.research.google.com\"]')).map(a => a.href)")
+        assert links and all(link.endswith(f"/blob/main/{name}.ipynb") for link in links), links
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOTS / f"{Path(name).name}.png"))

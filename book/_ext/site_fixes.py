@@ -1,0 +1,34 @@
+"""Two fixes for Jupyter Book 1.x pages, found by the browser test (tests/test_book.py).
+
+* sphinx-thebe and sphinx-togglebutton add their inline configuration scripts twice
+  under jupyter-book 1.0.4; the second ``const THEBE_JS_URL`` is a SyntaxError on
+  every page. Duplicate script entries are dropped from each page.
+* pydata-sphinx-theme logs "Got invalid theme mode" on a first visit because
+  sphinx-book-theme leaves the page's ``default_mode`` empty; it is set to ``auto``
+  (follow the reader's system).
+"""
+
+
+def _key(script) -> tuple:
+    attributes = getattr(script, "attributes", {}) or {}
+    filename = getattr(script, "filename", script) or ""  # the copies differ only in None vs ""
+    return str(filename), tuple(sorted((k, str(v)) for k, v in attributes.items()))
+
+
+def fix_page(app, pagename, templatename, context, doctree):
+    context["default_mode"] = context.get("default_mode") or "auto"
+    scripts = context.get("script_files")
+    if not scripts:
+        return
+    seen, unique = set(), []
+    for script in scripts:
+        if _key(script) not in seen:
+            seen.add(_key(script))
+            unique.append(script)
+    scripts[:] = unique
+
+
+def setup(app):
+    # html-page-context stops at the first handler that returns a template: run first
+    app.connect("html-page-context", fix_page, priority=100)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
