@@ -42,15 +42,7 @@ def build(staging: Path, archive: Path) -> dict:
 
 
 def main(argv=None) -> int:
-    args = fetchlib.parser(__doc__.split("\n\n")[0], [ARCHIVE]).parse_args(argv)
-    root = args.root.expanduser()
-
-    def go():
-        archive = fetchlib.obtain(ARCHIVE, root, URLS, fetchlib.pick_archives([ARCHIVE], args.archive)[ARCHIVE],
-                                  args.mirror, MD5)
-        fetchlib.install(root, "cub200", lambda staging: build(staging, archive))
-
-    return fetchlib.run(go)
+    return fetchlib.main_single_archive(sys.modules[__name__], "cub200", argv)
 
 
 if __name__ == "__main__":

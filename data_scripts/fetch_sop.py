@@ -43,15 +43,7 @@ def build(staging: Path, archive: Path) -> dict:
 
 
 def main(argv=None) -> int:
-    args = fetchlib.parser(__doc__.split("\n\n")[0], [ARCHIVE]).parse_args(argv)
-    root = args.root.expanduser()
-
-    def go():
-        archive = fetchlib.obtain(ARCHIVE, root, URLS, fetchlib.pick_archives([ARCHIVE], args.archive)[ARCHIVE],
-                                  args.mirror, MD5)
-        fetchlib.install(root, "sop", lambda staging: build(staging, archive))
-
-    return fetchlib.run(go)
+    return fetchlib.main_single_archive(sys.modules[__name__], "sop", argv)
 
 
 if __name__ == "__main__":

@@ -209,6 +209,20 @@ def pick_archives(names: list[str], given: list[Path] | None) -> dict[str, Path 
     return chosen
 
 
+def main_single_archive(script, folder: str, argv=None) -> int:
+    """The whole command line of a dataset with one archive. ``script`` is the fetch module:
+    its ``__doc__``, ``ARCHIVE``, ``URLS``, ``MD5`` and ``build(staging, archive) -> counts``."""
+    args = parser(script.__doc__.split("\n\n")[0], [script.ARCHIVE]).parse_args(argv)
+    root = args.root.expanduser()
+
+    def go():
+        given = pick_archives([script.ARCHIVE], args.archive)[script.ARCHIVE]
+        archive = obtain(script.ARCHIVE, root, script.URLS, given, args.mirror, script.MD5)
+        install(root, folder, lambda staging: script.build(staging, archive))
+
+    return run(go)
+
+
 def run(main: Callable[[], object]) -> int:
     try:
         main()
