@@ -23,14 +23,19 @@ data: $(VENV)/.installed
 
 # MathJax and the ipywidgets JavaScript, from npm (versions in package-lock.json), served by the
 # built book from _static/ so that it renders with no network (see _config.yml).
-assets: _offline/require.js
+# The widget manager loads its icon fonts from @jupyter-widgets/html-manager/dist/ relative
+# to the page, so they go beside the chapters (html_extra_path keeps this layout).
+WIDGET_FONTS := _offline/extra/book/@jupyter-widgets/html-manager/dist
+assets: _offline/static/require.js
 
-_offline/require.js: package.json package-lock.json
+_offline/static/require.js: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
-	rm -rf _offline && mkdir -p _offline/widgets
-	cp -r node_modules/mathjax/es5 _offline/mathjax
-	find node_modules/@jupyter-widgets/html-manager/dist -maxdepth 1 -type f ! -name '*.map' \
-		-exec cp {} _offline/widgets/ \;
+	rm -rf _offline && mkdir -p _offline/static/widgets $(WIDGET_FONTS)
+	cp -r node_modules/mathjax/es5 _offline/static/mathjax
+	find node_modules/@jupyter-widgets/html-manager/dist -maxdepth 1 -type f -name '*.js' \
+		-exec cp {} _offline/static/widgets/ \;
+	find node_modules/@jupyter-widgets/html-manager/dist -maxdepth 1 -type f \
+		\( -name '*.woff*' -o -name '*.ttf' -o -name '*.eot' -o -name '*.svg' \) -exec cp {} $(WIDGET_FONTS)/ \;
 	cp node_modules/requirejs/require.js $@
 
 # Built from clean: no cached build, no training checkpoints from earlier runs.

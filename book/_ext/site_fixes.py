@@ -1,4 +1,4 @@
-"""Two fixes for Jupyter Book 1.x pages, found by the browser test (tests/test_book.py).
+"""Fixes for Jupyter Book 1.x pages, found by the browser test (tests/test_book.py).
 
 * sphinx-thebe and sphinx-togglebutton add their inline configuration scripts twice
   under jupyter-book 1.0.4; the second ``const THEBE_JS_URL`` is a SyntaxError on
@@ -6,7 +6,11 @@
 * pydata-sphinx-theme logs "Got invalid theme mode" on a first visit because
   sphinx-book-theme leaves the page's ``default_mode`` empty; it is set to ``auto``
   (follow the reader's system).
+* the ipywidgets HTML manager typesets with the MathJax 2 API (``MathJax.Hub.Queue``),
+  a TypeError under MathJax 3; ``static/mathjax2-compat.js``, loaded right after
+  MathJax, routes it to MathJax 3.
 """
+from pathlib import Path
 
 
 def _key(script) -> tuple:
@@ -28,7 +32,13 @@ def fix_page(app, pagename, templatename, context, doctree):
     scripts[:] = unique
 
 
+def add_static(app):
+    app.config.html_static_path.append(str(Path(__file__).parent / "static"))
+
+
 def setup(app):
+    app.connect("builder-inited", add_static)
+    app.add_js_file("mathjax2-compat.js", loading_method="defer", priority=501)  # after MathJax (500)
     # html-page-context stops at the first handler that returns a template: run first
     app.connect("html-page-context", fix_page, priority=100)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
