@@ -68,10 +68,14 @@ def chromium():
     return webdriver.Chrome(options=options, service=Service(driver))
 
 
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
 @pytest.fixture(scope="module")
 def site(build):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(BUILD / "html"))
-    handler.log_message = lambda *args: None
+    handler = functools.partial(QuietHandler, directory=str(BUILD / "html"))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     browser = chromium()
