@@ -10,8 +10,8 @@ them from a mirror folder -- verifies their SHA-256, and extracts them into::
 Greek and Latin are present, identically, in both zips; they are extracted once,
 giving 8 alphabets, 242 characters and 4,840 images.
 
-Safe to interrupt and to re-run: files are downloaded to a temporary name and
-verified before use, the extraction happens in a temporary folder that is renamed
+Safe to interrupt and to re-run: downloads go to ``<root>/downloads/`` (an
+interrupted one is resumed) and are verified before use, the extraction happens in a temporary folder that is renamed
 into place only when complete, and a second run notices the finished dataset and
 does nothing.
 
@@ -22,20 +22,20 @@ Usage::
 ``--root`` defaults to ``$BIERLIB_DATA`` or ``~/.cache/bierlib``;
 ``--mirror`` defaults to ``$BIERLIB_OMNIGLOT_MIRROR`` (a folder holding the two zips).
 
-This script is standalone on purpose: it needs only the Python standard library.
+Standard library only (with ``fetchlib.py`` beside it, shared by every fetch script).
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
-import shutil
 import sys
 import tempfile
-import urllib.request
 import zipfile
 from pathlib import Path
+
+import fetchlib
+from fetchlib import FetchError
 
 URL = "https://raw.githubusercontent.com/brendenlake/omniglot/master/python/{name}"
 FILES = {
@@ -43,50 +43,7 @@ FILES = {
     "images_background_small2.zip": "3ccaa407515a8778e5d0861875af38b17e418f301ad5bb3b5a6b65d901a41c7f",
 }
 EXPECTED = {"alphabets": 8, "characters": 242, "images": 4840}
-MARKER = "COMPLETE.json"
-
-
-class FetchError(RuntimeError):
-    """A download or a file that cannot be used; the message says what to do."""
-
-
-def default_root() -> Path:
-    return Path(os.environ.get("BIERLIB_DATA") or Path.home() / ".cache" / "bierlib")
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def obtain(name: str, workdir: Path, mirror: Path | None) -> Path:
-    """Copy ``name`` from ``mirror`` or download it into ``workdir``; verify its SHA-256."""
-    target = workdir / name
-    if mirror is not None:
-        source = mirror / name
-        if not source.is_file():
-            raise FetchError(f"mirror folder {mirror} has no file {name}; "
-                             f"expected both of {sorted(FILES)} there")
-        shutil.copyfile(source, target)
-        origin = str(source)
-    else:
-        origin = URL.format(name=name)
-        print(f"downloading {origin}")
-        try:
-            with urllib.request.urlopen(origin, timeout=60) as response, open(target, "wb") as out:
-                shutil.copyfileobj(response, out)
-        except OSError as err:
-            raise FetchError(f"could not download {origin}: {err}. Without internet access, "
-                             "pass --mirror DIR with a folder that holds the two zips") from err
-    found = sha256(target)
-    if found != FILES[name]:
-        raise FetchError(f"{origin} is corrupted or truncated: SHA-256 {found}, expected "
-                         f"{FILES[name]} ({target.stat().st_size} bytes). Delete it and fetch "
-                         "it again from the official address")
-    return target
+MARKER = fetchlib.MARKER
 
 
 def extract(zips: list[Path], dest: Path) -> dict:
@@ -127,7 +84,8 @@ def fetch(root: Path, mirror: Path | None = None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".omniglot-", dir=root) as tmp:
         tmp = Path(tmp)
-        zips = [obtain(name, tmp, mirror) for name in FILES]
+        zips = [fetchlib.obtain(name, root, [URL.format(name=name)], mirror=mirror,
+                                checksum=("sha256", FILES[name])) for name in FILES]
         staging = tmp / "omniglot"
         staging.mkdir()
         counts = extract(zips, staging)
@@ -143,18 +101,13 @@ def fetch(root: Path, mirror: Path | None = None) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--root", type=Path, default=default_root(),
+    parser.add_argument("--root", type=Path, default=fetchlib.default_root(),
                         help="data folder (default: $BIERLIB_DATA or ~/.cache/bierlib)")
     parser.add_argument("--mirror", type=Path, default=os.environ.get("BIERLIB_OMNIGLOT_MIRROR") or None,
                         help="folder with the two zips, used instead of downloading "
                              "(default: $BIERLIB_OMNIGLOT_MIRROR)")
     args = parser.parse_args(argv)
-    try:
-        fetch(args.root.expanduser(), args.mirror)
-    except FetchError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return 0
+    return fetchlib.run(lambda: fetch(args.root.expanduser(), args.mirror))
 
 
 if __name__ == "__main__":

@@ -79,10 +79,13 @@ def download(url: str, target: Path, timeout: float = 60) -> Path:
     return target
 
 
+HASH_NAMES = {"md5": "MD5", "sha256": "SHA-256"}
+
+
 def obtain(name: str, root: Path, urls: list[str], archive: Path | None = None,
-           mirror: Path | None = None, md5: str | None = None) -> Path:
+           mirror: Path | None = None, checksum: tuple[str, str] | None = None) -> Path:
     """The verified archive ``name``: ``archive`` if given, else ``mirror/name``, else a
-    (resumable) download into ``root/downloads``."""
+    (resumable) download into ``root/downloads``. ``checksum``: (``"md5"`` or ``"sha256"``, hex)."""
     if archive is not None:
         path = Path(archive)
         if not path.is_file():
@@ -104,14 +107,16 @@ def obtain(name: str, root: Path, urls: list[str], archive: Path | None = None,
             else:
                 raise FetchError("; ".join(errors) or f"no download address is known for {name}; "
                                  "pass --archive PATH")
-    if md5 is not None:
-        found = file_hash(path, "md5")
-        if found != md5:
-            hint = ("delete it and run again to download it afresh" if archive is None and mirror is None
-                    else "fetch it again from the official address")
+    if checksum is not None:
+        algorithm, expected = checksum
+        found = file_hash(path, algorithm)
+        if found != expected:
+            hint = "fetch it again from the official address"
             if archive is None and mirror is None:
                 path.unlink()  # a corrupted download must not be trusted by the next run
-            raise FetchError(f"{path} is corrupted or truncated: MD5 {found}, expected {md5}; {hint}")
+                hint = "the download was deleted; run again to download it afresh"
+            raise FetchError(f"{path} is corrupted or truncated: {HASH_NAMES[algorithm]} {found}, "
+                             f"expected {expected}; {hint}")
     return path
 
 
@@ -217,7 +222,7 @@ def main_single_archive(script, folder: str, argv=None) -> int:
 
     def go():
         given = pick_archives([script.ARCHIVE], args.archive)[script.ARCHIVE]
-        archive = obtain(script.ARCHIVE, root, script.URLS, given, args.mirror, script.MD5)
+        archive = obtain(script.ARCHIVE, root, script.URLS, given, args.mirror, ("md5", script.MD5))
         install(root, folder, lambda staging: script.build(staging, archive))
 
     return run(go)

@@ -1,4 +1,5 @@
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ from bierlib.data import TEST_ALPHABETS, TRAIN_ALPHABETS
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_OMNIGLOT = REPO.parent / "shared" / "data" / "omniglot"
+sys.path.insert(0, str(REPO / "data_scripts"))  # the fetch scripts import fetchlib beside them
 
 
 @pytest.fixture

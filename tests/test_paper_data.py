@@ -2,7 +2,6 @@
 import hashlib
 import http.server
 import io
-import sys
 import tarfile
 import threading
 import zipfile
@@ -15,14 +14,12 @@ from PIL import Image
 from bierlib.data import CUB200, SOP, Cars196, DatasetNotFoundError, InShop
 from bierlib.evaluation import query_gallery_recall
 
-from .conftest import REPO
+from . import conftest  # noqa: F401  (puts data_scripts/ on sys.path)
 
-sys.path.insert(0, str(REPO / "data_scripts"))
 import fetch_cars196  # noqa: E402
 import fetch_cub200  # noqa: E402
 import fetch_inshop  # noqa: E402
 import fetch_sop  # noqa: E402
-
 
 def jpeg(seed: int) -> bytes:
     rng = np.random.default_rng(seed)
