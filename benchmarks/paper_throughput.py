@@ -150,7 +150,6 @@ def main() -> None:
             b = pk[0] * pk[1]
             label = f"{config.method} ({p.model}, D = {p.embedding_dim})"
             rows.append((label, f"{pk[0]}x{pk[1]}", end_to_end * b, compute * b, memory))
-            del model, loss, optimizer, batches
     print(f"\n{'setup':<42}{'batch':>7}{'img/s e2e':>11}{'img/s compute':>15}{'GPU GiB':>9}")
     print("-" * 84)
     for label, batch, e2e, comp, mem in rows:

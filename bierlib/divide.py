@@ -40,7 +40,7 @@ from .boosting import EnsembleEmbedder, split_learners
 from .evaluation import kmeans
 from .losses.margin import margin_loss
 from .sampling import PKSampler
-from .training import History, TrainConfig, _autocast, _loader, _to_device, train
+from .training import History, TrainConfig, embed, train
 from .utils import atomic_torch_save, check_batch, check_labels, check_positive_int, select_device
 
 #: Cluster id of every item in the fine-tuning stage, where the whole embedding trains.
@@ -196,17 +196,6 @@ class DivideAndConquerResult:
     clusterings: list[dict]  # {"epoch": e, "clusters": (N,) ids[, "features": (N, F)]}; -1: fine-tuning
 
 
-@torch.no_grad()
-def _features(model: EnsembleEmbedder, dataset: Dataset, device, config: TrainConfig) -> torch.Tensor:
-    model.eval()
-    feats = []
-    for x, *_ in _loader(dataset, config.num_workers, device, batch_size=256):
-        with _autocast(device, config.amp):
-            feats.append(model.net.features(_to_device(x, device, config.channels_last)).float().cpu())
-    model.train()
-    return torch.cat(feats)
-
-
 def _checkpoint_epoch(path: Path) -> int:
     if not path.is_file():
         return 0
@@ -236,10 +225,10 @@ def train_divide_and_conquer(net: nn.Module, train_set: Dataset, test_set: Datas
     finetune_epoch = config.epochs // 2 if finetune_epoch is None else finetune_epoch
     if not 1 <= finetune_epoch <= config.epochs:
         raise ValueError(f"finetune_epoch must lie in [1, epochs={config.epochs}], found {finetune_epoch}")
-    model = EnsembleEmbedder(net, DivideAndConquerLoss(k).slice_sizes(net.embedding.out_features))
+    loss_fn = DivideAndConquerLoss(k, margin, beta)
+    model = EnsembleEmbedder(net, loss_fn.slice_sizes(net.embedding.out_features))
     device = select_device(device) if device is None or isinstance(device, str) else device
     model.to(device)
-    loss_fn = DivideAndConquerLoss(k, margin, beta)
     steps = config.steps_per_epoch or max(1, len(train_set) // (config.classes_per_batch *
                                                                 config.images_per_class))
     config = dataclasses.replace(config, steps_per_epoch=steps)
@@ -267,7 +256,9 @@ def train_divide_and_conquer(net: nn.Module, train_set: Dataset, test_set: Datas
                 if start >= finetune_epoch:
                     ids = np.full(len(train_set), FINETUNE)
                 else:
-                    features = _features(model, train_set, device, config)
+                    features, _ = embed(model, train_set, device=device, amp=config.amp,
+                                        num_workers=config.num_workers,
+                                        channels_last=config.channels_last, forward=model.net.features)
                     ids = cluster_data(features, k, seed=config.seed + start)
                     if clusterings:
                         ids = match_clusters(clusterings[-1]["clusters"], ids, k)

@@ -38,12 +38,10 @@ def expected_time(chapter: str, profile_name: str, device: torch.device) -> str:
         minutes = QUICK_CPU_MINUTES.get(chapter)
         if minutes is None:
             return "no run time has been measured for this chapter"
-        if device.type == "cpu":
-            return f"about {minutes:g} min on a 2-core CPU (measured), less on more cores"
-        return (f"at most about {minutes:g} min (measured on a 2-core CPU; the quick profile's "
-                "small CNN gains little from a GPU, the time on this device was not measured)")
-    return ("hours: the paper profile trains ImageNet backbones; measure with "
-            "benchmarks/paper_throughput.py (no paper-profile time has been measured yet)")
+        measured = f"about {minutes:g} min on a 2-core CPU, measured in the CI book build"
+        return measured if device.type == "cpu" else f"{measured}; not measured on {device.type}"
+    return ("not measured yet: the paper profile fine-tunes ImageNet backbones on a GPU; "
+            "benchmarks/paper_throughput.py measures its speed (no paper-profile time has been measured yet)")
 
 
 def _fetch(dataset: str) -> None:

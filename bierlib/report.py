@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -38,15 +37,13 @@ def results_table(rows: Mapping[str, Mapping[str, float]], columns: Sequence[str
 
 def paper_runs(results_dir) -> dict[str, list[dict]]:
     """Finished runs found in ``results_dir/*/metrics.json`` (written by ``python -m bierlib.train``),
-    grouped by the name of the configuration file their command used (else the folder name)."""
+    grouped by the configuration name they record."""
     runs: dict[str, list[dict]] = {}
     for path in sorted(Path(results_dir).glob("*/metrics.json")):
         data = json.loads(path.read_text())
-        if not isinstance(data.get("final"), dict) or "command" not in data:
-            raise ValueError(f"{path} is not a metrics file of python -m bierlib.train (no final/command)")
-        words = shlex.split(data["command"])
-        name = Path(words[words.index("--config") + 1]).stem if "--config" in words[:-1] else path.parent.name
-        runs.setdefault(name, []).append(data)
+        if not isinstance(data.get("final"), dict) or "name" not in data:
+            raise ValueError(f"{path} is not a metrics file of python -m bierlib.train (no final/name)")
+        runs.setdefault(data["name"], []).append(data)
     return runs
 
 

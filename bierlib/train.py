@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{config.method} on {settings['dataset']} ({config.profile} profile), seed {config.seed}, "
           f"device {device}; run folder {out}")
     result = run_experiment(config, checkpoint_dir=out / "checkpoint", device=device)
-    metrics = {"config": settings, "command": command, "final": result.history.final,
+    metrics = {"name": name, "config": settings, "command": command, "final": result.history.final,
                "records": result.history.records,
                "environment": {"torch": torch.__version__, "python": platform.python_version(),
                                "device": torch.cuda.get_device_name() if device.type == "cuda" else str(device)}}

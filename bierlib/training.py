@@ -105,9 +105,14 @@ def _to_device(images: torch.Tensor, device: torch.device, channels_last: bool) 
 
 @torch.no_grad()
 def embed(model: nn.Module, dataset: Dataset, batch_size: int = 512, device=None,
-          amp: bool = True, num_workers: int = 0, channels_last: bool = True
+          amp: bool = True, num_workers: int = 0, channels_last: bool = True,
+          forward: Callable[[torch.Tensor], torch.Tensor] | None = None
           ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Embeddings (N, D) float32 on the CPU and labels (N,) of a whole dataset, in order."""
+    """Embeddings (N, D) float32 on the CPU and labels (N,) of a whole dataset, in order.
+
+    ``forward`` replaces ``model(images)``, e.g. ``model.features`` for backbone features;
+    ``model`` is put in eval mode meanwhile either way.
+    """
     device = select_device(device) if device is None or isinstance(device, str) else device
     was_training = model.training
     model.eval()
@@ -115,7 +120,7 @@ def embed(model: nn.Module, dataset: Dataset, batch_size: int = 512, device=None
     try:
         for images, targets, *_ in _loader(dataset, num_workers, device, batch_size=batch_size):
             with _autocast(device, amp):
-                outputs.append(model(_to_device(images, device, channels_last)).float().cpu())
+                outputs.append((forward or model)(_to_device(images, device, channels_last)).float().cpu())
             labels.append(targets)
     finally:
         model.train(was_training)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from bierlib.boosting import EnsembleEmbedder
-from bierlib.experiments import ExperimentConfig, build
+from bierlib.experiments import build
 from bierlib.train import load_config, parse_overrides
 
 from .conftest import REPO
@@ -82,6 +82,7 @@ def test_cli_runs_to_the_end_and_resumes_after_kill(fake_omniglot):
     assert [r["recall@1"] for r in a["records"]] == [r["recall@1"] for r in b["records"]]
     assert [r["loss"] for r in a["records"]] == [r["loss"] for r in b["records"]]
     assert a["config"] == b["config"] and a["config"]["epochs"] == 30
+    assert a["name"] == b["name"] == "contrastive"  # no --config: the method names the run
 
     other = _cli([*args, "lr=0.01", "--out", "killed"], root)
     assert other.wait(timeout=300) != 0 and "another configuration" in other.stdout.read()
@@ -93,7 +94,7 @@ def test_paper_runs_table_reads_metrics_files(tmp_path):
         run = tmp_path / f"bier_cub200-seed{seed}"
         run.mkdir()
         (run / "metrics.json").write_text(json.dumps({
-            "command": f"python -m bierlib.train --config configs/paper/bier_cub200.yaml seed={seed}",
+            "name": "bier_cub200",
             "final": {"recall@1": r1, "nmi": None}}))
     runs = paper_runs(tmp_path)
     assert list(runs) == ["bier_cub200"] and len(runs["bier_cub200"]) == 2

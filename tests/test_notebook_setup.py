@@ -12,7 +12,7 @@ def test_quick_profile_prints_device_and_measured_time(capsys, fake_omniglot, mo
     device = chapter_setup("02_lifted", "quick")
     out = capsys.readouterr().out
     assert isinstance(device, torch.device) and "profile quick" in out
-    assert "about 5.5 min on a 2-core CPU (measured)" in out or device.type != "cpu"
+    assert "about 5.5 min on a 2-core CPU, measured in the CI book build" in out or device.type != "cpu"
 
 
 def test_paper_profile_without_gpu_refuses_clearly(monkeypatch):

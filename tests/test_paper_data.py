@@ -190,7 +190,8 @@ def test_inshop_partition_and_query_gallery(tmp_path, capsys):
     assert fetch_inshop.main(["--root", str(root), "--archive", str(archive), "--archive", str(partition)]) == 0
     assert "query: 2 classes, 4 images; gallery: 2 classes, 4 images" in capsys.readouterr().out
     query, gallery = InShop(root, "query"), InShop(root, "gallery")
-    assert query.targets.tolist() == [3, 3, 4, 4] and len(InShop(root, "train")) == 4
+    assert query.targets.tolist() == gallery.targets.tolist() == [3, 3, 4, 4]
+    assert len(InShop(root, "train")) == 4
     q, yq = torch.tensor([[1.0, 0], [0, 1]]), [3, 4]
     g, yg = torch.tensor([[1.0, 0.05], [1, 0.3], [0, 1]]), [4, 3, 3]
     assert query_gallery_recall(q, yq, g, yg, ks=(1, 2, 3)) == {"recall@1": 0.0, "recall@2": 0.5, "recall@3": 1.0}

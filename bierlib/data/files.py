@@ -20,7 +20,6 @@ passed through ``transform``; :func:`paper_transforms` gives the papers' pipelin
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import torch
 from PIL import Image
