@@ -37,10 +37,11 @@ from PIL import Image, ImageDraw
 
 from bierlib.boosting import EnsembleEmbedder
 from bierlib.data import CUB200
-from bierlib.divide import ClusteredDataset, DivideAndConquerLoss
+from bierlib.divide import ClusteredDataset
+from bierlib.losses import DivideAndConquerLoss
 from bierlib.experiments import build
 from bierlib.sampling import PKSampler
-from bierlib.train import load_config
+from bierlib.cli import load_config
 from bierlib.training import _loader, _optimizer, _to_device, grad_scaler, training_step
 from bierlib.utils import select_device
 

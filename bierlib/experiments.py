@@ -1,5 +1,5 @@
 """Every method of the book behind one configuration: what the chapters' comparison page and
-the command line (``python -m bierlib.train``) run.
+the command line (``python -m bierlib.cli``) run.
 
 An :class:`ExperimentConfig` names a method, a profile (``quick`` or ``paper``) with
 optional overrides of its fields, a seed and the method's own options;

@@ -6,9 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from bierlib.adversarial import AdversarialDiversity, activation_diversity, grad_reverse
-from bierlib.boosting import (BIERLoss, EnsembleEmbedder, boosting_weights, check_learner_sizes,
-                              ensemble_embedding, split_learners)
-from bierlib.losses import binomial_deviance, binomial_deviance_loss
+from bierlib.boosting import EnsembleEmbedder, check_learner_sizes, ensemble_embedding, split_learners
+from bierlib.losses import BIERLoss, binomial_deviance, binomial_deviance_loss, boosting_weights
 from bierlib.models import SmallConvNet
 
 from .conftest import random_batch

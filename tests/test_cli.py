@@ -11,7 +11,7 @@ import torch
 
 from bierlib.boosting import EnsembleEmbedder
 from bierlib.experiments import build
-from bierlib.train import load_config, parse_overrides
+from bierlib.cli import load_config, parse_overrides
 
 from .conftest import REPO
 
@@ -54,7 +54,7 @@ def test_paper_configs_load_and_build(path):
 
 def _cli(args, root, **kwargs):
     env = {**os.environ, "BIERLIB_DATA": str(root)}
-    return subprocess.Popen([sys.executable, "-m", "bierlib.train", *args], env=env, cwd=root,
+    return subprocess.Popen([sys.executable, "-m", "bierlib.cli", *args], env=env, cwd=root,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
 
 
@@ -89,7 +89,7 @@ def test_cli_runs_to_the_end_and_resumes_after_kill(fake_omniglot):
 
 
 def test_paper_runs_table_reads_metrics_files(tmp_path):
-    from bierlib.report import paper_runs, paper_runs_table
+    from bierlib.book.report import paper_runs, paper_runs_table
     for seed, r1 in ((0, 0.5), (1, 0.7)):
         run = tmp_path / f"bier_cub200-seed{seed}"
         run.mkdir()

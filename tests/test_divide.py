@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from pytorch_metric_learning import losses as pml_losses
 from pytorch_metric_learning.miners import distance_weighted_miner
 
-from bierlib.divide import (FINETUNE, ClusterBatchSampler, ClusteredDataset, DivideAndConquerLoss,
-                            cluster_statistics, match_clusters, stage_starts, train_divide_and_conquer)
+from bierlib.divide import (ClusterBatchSampler, ClusteredDataset, cluster_statistics, match_clusters, stage_starts, train_divide_and_conquer)
+from bierlib.losses.divide import FINETUNE, DivideAndConquerLoss
 from bierlib.losses.margin import (MarginLoss, distance_weight_probabilities,
                                    distance_weighted_triplets, margin_loss)
 from bierlib.models import SmallConvNet

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bierlib.exercises import ExerciseError, check_contrastive_loss
+from bierlib.book.exercises import ExerciseError, check_contrastive_loss
 from bierlib.losses import contrastive_loss
 
 
@@ -42,7 +42,7 @@ def test_correct_answers_pass(capsys):
 
 
 def test_lifted_check():
-    from bierlib.exercises import check_lifted_loss
+    from bierlib.book.exercises import check_lifted_loss
     from bierlib.losses import lifted_structured_loss
     check_lifted_loss(lifted_structured_loss)
     with pytest.raises(ExerciseError, match="normalised"):
@@ -54,7 +54,7 @@ def test_lifted_check():
 
 
 def test_margin_check():
-    from bierlib.exercises import check_margin_loss
+    from bierlib.book.exercises import check_margin_loss
     from bierlib.losses.margin import margin_loss
 
     def from_scratch(e, y, triplets):

@@ -4,7 +4,7 @@ import sys
 import pytest
 import torch
 
-from bierlib.notebook import chapter_setup, expected_time
+from bierlib.book.notebook import chapter_setup, expected_time
 
 
 def test_quick_profile_prints_device_and_measured_time(capsys, fake_omniglot, monkeypatch):
@@ -26,7 +26,7 @@ def test_paper_profile_without_gpu_refuses_clearly(monkeypatch):
 def test_missing_data_is_fetched_only_when_asked(monkeypatch, tmp_path):
     monkeypatch.setenv("BIERLIB_DATA", str(tmp_path))
     calls = []
-    monkeypatch.setattr("bierlib.notebook._fetch", calls.append)
+    monkeypatch.setattr("bierlib.book.notebook._fetch", calls.append)
     chapter_setup("01_contrastive", "quick", fetch_missing=False)
     assert calls == []
     monkeypatch.setitem(sys.modules, "google.colab", object())  # as on Colab

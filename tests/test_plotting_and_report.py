@@ -9,9 +9,9 @@ import torch  # noqa: E402
 from bierlib.plotting import (plot_correlation, plot_embedding_2d, plot_history,  # noqa: E402
                               plot_retrieval, umap_2d)
 from bierlib.profiles import get_profile, load_datasets  # noqa: E402
-from bierlib.report import results_table  # noqa: E402
+from bierlib.book.report import results_table  # noqa: E402
 from bierlib.training import History  # noqa: E402
-from bierlib.widgets import retrieval_explorer  # noqa: E402
+from bierlib.book.widgets import retrieval_explorer  # noqa: E402
 
 X = torch.randn(60, 6, generator=torch.Generator().manual_seed(0))
 Y = torch.arange(60) % 5
@@ -86,7 +86,7 @@ def test_load_datasets(fake_omniglot):
 
 
 def test_view_switcher_draws_each_option():
-    from bierlib.widgets import view_switcher
+    from bierlib.book.widgets import view_switcher
     drawn = []
     box = view_switcher(lambda key, ax: drawn.append(key), ["a", "b"])
     box.children[0].value = "b"

@@ -4,7 +4,7 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from bierlib.student import main, student_source
+from bierlib.book.student import main, student_source
 
 from .conftest import REPO
 
@@ -28,7 +28,7 @@ def test_solution_text_is_removed_with_nested_fences():
 
 
 def test_student_version_is_current():
-    assert main(["--check"]) == 0, "run: python -m bierlib.student"
+    assert main(["--check"]) == 0, "run: python -m bierlib.book.student"
 
 
 def chapters_with_exercises():

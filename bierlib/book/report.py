@@ -36,13 +36,13 @@ def results_table(rows: Mapping[str, Mapping[str, float]], columns: Sequence[str
 
 
 def paper_runs(results_dir) -> dict[str, list[dict]]:
-    """Finished runs found in ``results_dir/*/metrics.json`` (written by ``python -m bierlib.train``),
+    """Finished runs found in ``results_dir/*/metrics.json`` (written by ``python -m bierlib.cli``),
     grouped by the configuration name they record."""
     runs: dict[str, list[dict]] = {}
     for path in sorted(Path(results_dir).glob("*/metrics.json")):
         data = json.loads(path.read_text())
         if not isinstance(data.get("final"), dict) or "name" not in data:
-            raise ValueError(f"{path} is not a metrics file of python -m bierlib.train (no final/name)")
+            raise ValueError(f"{path} is not a metrics file of python -m bierlib.cli (no final/name)")
         runs.setdefault(data["name"], []).append(data)
     return runs
 

@@ -12,8 +12,8 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 from IPython.display import display
 
-from .plotting import plot_retrieval
-from .utils import check_labels
+from ..plotting import plot_retrieval
+from ..utils import check_labels
 
 
 def _show(out: widgets.Output, fig) -> None:

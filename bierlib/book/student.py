@@ -2,8 +2,8 @@
 
 ::
 
-    python -m bierlib.student            # writes student/<chapter>.ipynb
-    python -m bierlib.student --check    # fails if student/ is not current
+    python -m bierlib.book.student            # writes student/<chapter>.ipynb
+    python -m bierlib.book.student --check    # fails if student/ is not current
 
 Two conventions in the chapters make this possible:
 
@@ -63,7 +63,7 @@ def generate(book: Path, out: Path) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     root = Path(__file__).resolve().parents[1]
-    parser = argparse.ArgumentParser(prog="python -m bierlib.student", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bierlib.book.student", description=__doc__.split("\n\n")[0])
     parser.add_argument("--book", type=Path, default=root / "book")
     parser.add_argument("--out", type=Path, default=root / "student")
     parser.add_argument("--check", action="store_true", help="only check that --out is current")
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     extra = sorted(p.name for p in args.out.glob("*.ipynb") if p.name not in wanted) if args.out.is_dir() else []
     if args.check:
         if stale or extra:
-            print(f"student version out of date: {stale + extra}; run python -m bierlib.student", file=sys.stderr)
+            print(f"student version out of date: {stale + extra}; run python -m bierlib.book.student", file=sys.stderr)
             return 1
         print(f"student version current ({len(wanted)} notebooks)")
         return 0

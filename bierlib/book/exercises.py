@@ -10,9 +10,9 @@ from collections.abc import Callable
 
 import torch
 
-from .losses import contrastive_loss, lifted_structured_loss
-from .losses.margin import margin_loss
-from .losses.pairs import pair_masks
+from ..losses import contrastive_loss, lifted_structured_loss
+from ..losses.margin import margin_loss
+from ..losses.pairs import pair_masks
 
 
 class ExerciseError(AssertionError):

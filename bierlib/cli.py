@@ -2,7 +2,7 @@
 
 ::
 
-    python -m bierlib.train --config configs/paper/bier_cub200.yaml [key=value ...] [--out DIR]
+    python -m bierlib.cli --config configs/paper/bier_cub200.yaml [key=value ...] [--out DIR]
 
 The configuration is a flat YAML (or JSON) mapping whose keys are fields of
 :class:`bierlib.experiments.ExperimentConfig` (``method``, ``profile``, ``seed``,
@@ -96,7 +96,7 @@ def _plain(value):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bierlib.train", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bierlib.cli", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", help="YAML or JSON file (e.g. configs/paper/bier_cub200.yaml)")
     parser.add_argument("--out", type=Path, help="run folder (default runs/<config name>-seed<seed>)")
     parser.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             diff = {k: (before.get(k), v) for k, v in settings.items() if before.get(k) != v}
             parser.error(f"{out} holds a run of another configuration (before vs now: {diff}); "
                          "use another --out")
-    command = " ".join(["python -m bierlib.train", *(argv if argv is not None else sys.argv[1:])])
+    command = " ".join(["python -m bierlib.cli", *(argv if argv is not None else sys.argv[1:])])
     text = yaml.safe_dump({"config": settings, "command": command}, sort_keys=False)
     atomic_write(record, lambda f: f.write(text), binary=False)
     if args.data_root:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
-from .data import DatasetNotFoundError
-from .profiles import get_profile, load_datasets
-from .utils import select_device
+from ..data import DatasetNotFoundError
+from ..profiles import get_profile, load_datasets
+from ..utils import select_device
 
 REPOSITORY = "https://github.com/bierlib/metric-learning-book"
 
