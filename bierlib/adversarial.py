@@ -41,17 +41,6 @@ def grad_reverse(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     return _GradientReversal.apply(x, scale)
 
 
-class GradientReversal(nn.Module):
-    """Module form of :func:`grad_reverse`."""
-
-    def __init__(self, scale: float = 1.0):
-        super().__init__()
-        self.scale = scale
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return grad_reverse(x, self.scale)
-
-
 def unit_norm_penalty(weight: torch.Tensor, dim: int) -> torch.Tensor:
     """``mean((|w|^2 - 1)^2)`` over the vectors of ``weight`` obtained by summing along ``dim``:
     ``dim=0`` penalises each input unit's outgoing weights of an (out, in) matrix, ``dim=1``

@@ -159,10 +159,13 @@ class DivideAndConquerResult:
     clusterings: list[dict]  # {"epoch": e, "clusters": (N,) ids[, "features": (N, F)]}; -1: fine-tuning
 
 
-def _checkpoint_epoch(path: Path) -> int:
-    if not path.is_file():
-        return 0
-    return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["epoch"])
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """Epochs ``start`` to ``end`` trained on one clustering (or fine-tuning on all data)."""
+
+    start: int
+    end: int
+    finetune: bool
 
 
 def stage_starts(epochs: int, recluster_every: int, finetune_epoch: int) -> list[int]:
@@ -172,66 +175,92 @@ def stage_starts(epochs: int, recluster_every: int, finetune_epoch: int) -> list
     return starts + ([finetune_epoch] if finetune_epoch < epochs else [])
 
 
+def schedule(epochs: int, recluster_every: int, finetune_epoch: int) -> list[Stage]:
+    """The stages of a run of ``epochs`` epochs (see :func:`stage_starts`)."""
+    starts = stage_starts(epochs, recluster_every, finetune_epoch)
+    return [Stage(start, end, start >= finetune_epoch)
+            for start, end in zip(starts, starts[1:] + [epochs])]
+
+
+def _checkpoint_epoch(path: Path) -> int:
+    if not path.is_file():
+        return 0
+    return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["epoch"])
+
+
 def train_divide_and_conquer(net: nn.Module, train_set: Dataset, test_set: Dataset,
-                             config: TrainConfig, num_learners: int = 4, recluster_every: int = 2,
-                             finetune_epoch: int | None = None, margin: float = 0.2, beta: float = 1.2,
+                             config: TrainConfig, loss_fn: DivideAndConquerLoss | None = None,
+                             recluster_every: int = 2, finetune_epoch: int | None = None,
                              checkpoint_dir=None, device=None, progress: bool = True,
-                             keep_features: bool = False) -> DivideAndConquerResult:
+                             keep_features: bool = False, identity=None) -> DivideAndConquerResult:
     """Train ``net`` (with ``features`` and an ``embedding`` Linear, D divisible by K) by
-    divide and conquer; K = ``num_learners``. ``finetune_epoch`` defaults to half of
-    ``config.epochs`` (the official SOP configuration: 100 of 200); pass ``config.epochs``
-    for no fine-tuning. With K = 1 this is plain margin-loss training with distance-weighted
-    sampling. Resumable from ``checkpoint_dir`` (a temporary folder when None).
-    ``keep_features`` stores the clustered features (float16) with each clustering."""
-    k = check_positive_int(num_learners, "num_learners")
+    divide and conquer with ``loss_fn`` (default ``DivideAndConquerLoss(4)``: K = 4, margin
+    0.2, beta 1.2). ``finetune_epoch`` defaults to half of ``config.epochs`` (the official
+    SOP configuration: 100 of 200); pass ``config.epochs`` for no fine-tuning. With K = 1
+    this is plain margin-loss training with distance-weighted sampling. Resumable from
+    ``checkpoint_dir`` (a temporary folder when None). ``keep_features`` stores the
+    clustered features (float16) with each clustering; ``identity`` as in
+    :func:`~bierlib.training.train`."""
+    loss_fn = loss_fn if loss_fn is not None else DivideAndConquerLoss(4)
     check_positive_int(recluster_every, "recluster_every")
     finetune_epoch = config.epochs // 2 if finetune_epoch is None else finetune_epoch
     if not 1 <= finetune_epoch <= config.epochs:
-        raise ValueError(f"finetune_epoch must lie in [1, epochs={config.epochs}], found {finetune_epoch}")
-    loss_fn = DivideAndConquerLoss(k, margin, beta)
+        raise ValueError(f"finetune_epoch must lie in [1, epochs={config.epochs}], "
+                         f"found {finetune_epoch}")
     model = EnsembleEmbedder(net, loss_fn.slice_sizes(net.embedding.out_features))
     device = select_device(device) if device is None or isinstance(device, str) else device
     model.to(device)
     steps = config.steps_per_epoch or max(1, len(train_set) // (config.classes_per_batch *
                                                                 config.images_per_class))
     config = dataclasses.replace(config, steps_per_epoch=steps)
+    data = ClusteredDataset(train_set)
+
+    def train_to(epoch: int, sampler=None, show: bool = False) -> History:
+        """Train (or, where the checkpoint already is there, load) the model up to ``epoch``."""
+        return train(model, loss_fn, data, test_set, dataclasses.replace(config, epochs=epoch),
+                     folder, device, progress and show, sampler=sampler, identity=identity)
+
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(checkpoint_dir if checkpoint_dir is not None else scratch)
         folder.mkdir(parents=True, exist_ok=True)
         store = folder / "clusterings.pt"
         clusterings = torch.load(store, weights_only=True) if store.is_file() else []
-        data = ClusteredDataset(train_set)
-        starts = stage_starts(config.epochs, recluster_every, finetune_epoch)
+        stages = schedule(config.epochs, recluster_every, finetune_epoch)
         done = _checkpoint_epoch(folder / "last.pt")
-        for s, start in enumerate(starts):
-            end = starts[s + 1] if s + 1 < len(starts) else config.epochs
-            if end <= done and end < config.epochs:
-                continue  # a finished stage of a resumed run
-
-            def run(epochs: int, sampler=None) -> History:
-                return train(model, loss_fn, data, test_set, dataclasses.replace(config, epochs=epochs),
-                             folder, device, progress and epochs > start, sampler=sampler)
-
+        for s, stage in enumerate(stages):
+            if stage.end <= done and stage is not stages[-1]:
+                continue  # finished before an interruption; the last stage loads the model
             if s == len(clusterings):  # this stage's clustering is not made yet
-                if start > 0:
-                    run(start)  # loads the model as it was at the end of the previous stage
-                record = {"epoch": start}
-                if start >= finetune_epoch:
-                    ids = np.full(len(train_set), FINETUNE)
-                else:
-                    features, _ = embed(model, train_set, device=device, amp=config.amp,
-                                        num_workers=config.num_workers,
-                                        channels_last=config.channels_last, forward=model.net.features)
-                    ids = cluster_data(features, k, seed=config.seed + start)
-                    if clusterings:
-                        ids = match_clusters(clusterings[-1]["clusters"], ids, k)
-                    if keep_features:
-                        record["features"] = features.half()
-                clusterings.append({**record, "clusters": torch.as_tensor(ids, dtype=torch.int64)})
+                if stage.start > 0:
+                    train_to(stage.start)  # loads the model of the previous stage's end
+                clusterings.append(_clustering(model, train_set, config, stage,
+                                               loss_fn.num_learners,
+                                               clusterings[-1] if clusterings else None,
+                                               keep_features, device))
                 atomic_torch_save(clusterings, store)
             data.clusters = clusterings[s]["clusters"]
-            sampler = ClusterBatchSampler(train_set.targets, data.clusters, config.classes_per_batch,
-                                          config.images_per_class, steps, seed=config.seed + start)
-            history = run(end, sampler)
+            sampler = ClusterBatchSampler(train_set.targets, data.clusters,
+                                          config.classes_per_batch, config.images_per_class,
+                                          steps, seed=config.seed + stage.start)
+            history = train_to(stage.end, sampler, show=stage.end > done)
     model.eval()
     return DivideAndConquerResult(model, history, clusterings)
+
+
+def _clustering(model: EnsembleEmbedder, train_set: Dataset, config: TrainConfig, stage: Stage,
+                k: int, previous: dict | None, keep_features: bool, device) -> dict:
+    """The clustering a stage trains on: k-means on the backbone features now, its ids matched
+    to ``previous``; every item :data:`FINETUNE` for the fine-tuning stage."""
+    if stage.finetune or k == 1:  # nothing to cluster
+        ids = torch.full((len(train_set),), FINETUNE if stage.finetune else 0, dtype=torch.int64)
+        return {"epoch": stage.start, "clusters": ids}
+    features, _ = embed(model, train_set, device=device, amp=config.amp,
+                        num_workers=config.num_workers, channels_last=config.channels_last,
+                        forward=model.net.features)
+    ids = cluster_data(features, k, seed=config.seed + stage.start)
+    if previous is not None:
+        ids = match_clusters(previous["clusters"], ids, k)
+    record = {"epoch": stage.start, "clusters": torch.as_tensor(ids, dtype=torch.int64)}
+    if keep_features:
+        record["features"] = features.half()
+    return record

@@ -1,8 +1,7 @@
-"""Small helpers shared by the library: input validation, devices, seeds, atomic saves."""
+"""Small helpers shared by the library: input validation, devices, atomic saves."""
 from __future__ import annotations
 
 import os
-import random
 import tempfile
 from pathlib import Path
 
@@ -62,13 +61,6 @@ def select_device(preference: str | None = None) -> torch.device:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (all devices)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def atomic_write(path: str | os.PathLike, write, binary: bool = True) -> None:

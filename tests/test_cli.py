@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from bierlib.boosting import EnsembleEmbedder
-from bierlib.experiments import build
 from bierlib.cli import load_config, parse_overrides
+from bierlib.losses import DivideAndConquerLoss
 
 from .conftest import REPO
 
@@ -25,7 +25,7 @@ def test_overrides_are_typed_and_unknown_keys_refused(tmp_path):
         "epochs": 2, "lr": 1e-5, "eval_ks": [1, 10], "model": "resnet50"}
     with pytest.raises(ValueError, match="key=value"):
         parse_overrides(["epochs"])
-    with pytest.raises(ValueError, match=r"unknown configuration keys \['epoch'\]"):
+    with pytest.raises(ValueError, match=r"unknown settings \['epoch'\]"):
         load_config(None, {"method": "bier", "epoch": 3})
     with pytest.raises(ValueError, match="must set method"):
         load_config(None, {"epochs": 3})
@@ -38,16 +38,16 @@ def test_paper_configs_load_and_build(path):
     config = load_config(path, {"pretrained": False})
     p = config.resolved_profile()
     assert p.needs_gpu and p.image_size == 224 and p.dataset in ("cub200", "cars196", "sop")
-    model, loss = build(config)
-    if loss is None:  # margin / divide and conquer: the slices are made by the schedule
-        model = EnsembleEmbedder(model, [p.embedding_dim // config.num_learners] * config.num_learners)
+    model, loss = config.build()
+    if isinstance(loss, DivideAndConquerLoss):  # the schedule wraps the network into K slices
+        model = EnsembleEmbedder(model, loss.slice_sizes(p.embedding_dim))
     model.eval()
     with torch.no_grad():
         out = model(torch.randn(2, 3, 64, 64))
     assert out.shape == (2, p.embedding_dim) and torch.isfinite(out).all()
     if config.method in ("bier", "abier"):
         assert config.learner_sizes() == (96, 160, 256)
-    if config.method == "divide_and_conquer":
+    if config.method in ("margin", "divide_and_conquer"):
         frozen = [m for m in model.modules() if type(m).__name__ == "FrozenBatchNorm2d"]
         assert frozen and p.model == "resnet50" and p.embedding_dim == 128
 

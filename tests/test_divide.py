@@ -225,7 +225,7 @@ def _run(folder, epochs, k=2):
     net = SmallConvNet(8, width=4)
     config = TrainConfig(epochs=epochs, steps_per_epoch=3, classes_per_batch=3, images_per_class=2,
                          clustering=False, lr=1e-2)
-    return train_divide_and_conquer(net, _toy(), _toy(4, seed=1), config, num_learners=k,
+    return train_divide_and_conquer(net, _toy(), _toy(4, seed=1), config, DivideAndConquerLoss(k),
                                     recluster_every=2, finetune_epoch=min(4, epochs), checkpoint_dir=folder,
                                     progress=False)
 
@@ -246,7 +246,7 @@ def test_schedule_runs_and_resumes_exactly(tmp_path):
             return margin_loss(*args, **kwargs)
 
         with pytest.MonkeyPatch.context() as mp, pytest.raises(KeyboardInterrupt):
-            mp.setattr("bierlib.divide.margin_loss", dying_margin_loss)
+            mp.setattr("bierlib.losses.divide.margin_loss", dying_margin_loss)
             _run(tmp_path / "cut", epochs=5)
     resumed = _run(tmp_path / "cut", epochs=5)
     for a, b in zip(full.clusterings, resumed.clusterings):

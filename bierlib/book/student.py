@@ -52,7 +52,7 @@ def student_notebook(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return notebook
 
 
-def generate(book: Path, out: Path) -> dict[str, str]:
+def generate(book: Path) -> dict[str, str]:
     """``{file name: notebook JSON}`` of the student version of every chapter in ``book``."""
     chapters = sorted(book.glob("[0-9][0-9]_*.ipynb"))
     if not chapters:
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=root / "student")
     parser.add_argument("--check", action="store_true", help="only check that --out is current")
     args = parser.parse_args(argv)
-    wanted = generate(args.book, args.out)
+    wanted = generate(args.book)
     stale = sorted(name for name, text in wanted.items()
                    if not (args.out / name).is_file() or (args.out / name).read_text() != text)
     extra = sorted(p.name for p in args.out.glob("*.ipynb") if p.name not in wanted) if args.out.is_dir() else []

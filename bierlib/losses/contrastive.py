@@ -69,6 +69,8 @@ class ContrastiveLoss(nn.Module):
     def __init__(self, margin: float = 1.0, form: Form = "hadsell", pos_margin: float = 0.0,
                  normalize: bool = True):
         super().__init__()
+        if form not in ("hadsell", "pml") or margin <= 0:
+            raise ValueError(f"need form 'hadsell' or 'pml' and margin > 0, found {form!r}, {margin}")
         self.margin, self.form, self.pos_margin, self.normalize = margin, form, pos_margin, normalize
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -82,6 +82,8 @@ class LiftedStructuredLoss(nn.Module):
 
     def __init__(self, margin: float = 1.0, normalize: bool = False):
         super().__init__()
+        if margin <= 0:
+            raise ValueError(f"margin (alpha) must be > 0, found {margin}")
         self.margin, self.normalize = margin, normalize
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

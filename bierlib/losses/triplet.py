@@ -48,6 +48,8 @@ class TripletLoss(nn.Module):
 
     def __init__(self, margin: float = 0.2, reduction: Reduction = "nonzero", normalize: bool = True):
         super().__init__()
+        if margin < 0:
+            raise ValueError(f"margin must be >= 0, found {margin}")
         self.margin, self.reduction, self.normalize = margin, reduction, normalize
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

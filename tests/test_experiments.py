@@ -1,0 +1,121 @@
+"""The one run path: configurations, run identities and folders, training once and loading after."""
+import pytest
+import torch
+
+from bierlib.experiments import ExperimentConfig, run_experiment
+from bierlib.losses import BIERLoss, ContrastiveLoss, DivideAndConquerLoss
+from bierlib.profiles import get_profile
+from bierlib.training import train
+
+TINY = dict(classes_per_batch=4, images_per_class=2, steps_per_epoch=2, epochs=2,
+            clustering=False, eval_ks=(1, 2))
+
+
+def test_settings_are_validated_by_name():
+    with pytest.raises(ValueError, match=r"unknown settings \['shrinkage'\] for method 'triplet'"):
+        ExperimentConfig("triplet", shrinkage=0.1)  # a BIER option
+    with pytest.raises(ValueError, match="method must be one of"):
+        ExperimentConfig("bierr")
+    with pytest.raises(ValueError, match="learner_fractions must be positive and sum to 1"):
+        ExperimentConfig("bier", learner_fractions=(0.5, 0.6))
+    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+        ExperimentConfig("bier", epochs=0)
+    with pytest.raises(ValueError, match="form"):
+        ExperimentConfig("contrastive", form="squared")
+    with pytest.raises(ValueError, match="not divisible"):
+        ExperimentConfig("divide_and_conquer", num_learners=3)  # D = 64
+
+
+def test_profile_holds_its_train_config_and_overrides_reach_both():
+    p = get_profile("quick", epochs=3, embedding_dim=32)
+    assert p.train.epochs == 3 and p.embedding_dim == 32 and p.train_config(seed=5).seed == 5
+    with pytest.raises(ValueError, match="unknown profile fields"):
+        get_profile("quick", seed=1)  # the seed belongs to the run
+
+
+def test_every_setting_is_in_the_identity_and_the_name():
+    base = ExperimentConfig("bier")
+    assert base == ExperimentConfig("bier", shrinkage=0.06)  # a default, spelled out
+    assert base.name == ExperimentConfig("bier", num_workers=4).name  # speed only
+    changed = [base.replace(shrinkage=0.5), base.replace(seed=1), base.replace(epochs=24),
+               base.replace(embedding_dim=128), base.replace(learner_fractions=(0.5, 0.5)),
+               base.replace(method="abier"), base.replace(lr=3e-4)]
+    names = {c.name for c in changed} | {base.name}
+    assert len(names) == len(changed) + 1
+    assert base.name.startswith("bier-quick-seed0-")
+    resolved = ExperimentConfig("abier", lambda_div=0.5).resolved()
+    assert resolved["lambda_div"] == 0.5 and resolved["epochs"] == 12 and resolved["shrinkage"] == 0.06
+
+
+def test_build_uses_the_options():
+    model, loss = ExperimentConfig("contrastive", form="hadsell", margin=1.4).build()
+    assert isinstance(loss, ContrastiveLoss) and loss.margin == 1.4
+    _, loss = ExperimentConfig("bier", shrinkage=0.2, learner_fractions=(0.5, 0.5)).build()
+    assert isinstance(loss, BIERLoss) and loss.shrinkage == 0.2 and loss.sizes == (32, 32)
+    _, loss = ExperimentConfig("abier", diversity="activation").build()
+    assert loss.diversity == "activation"
+    _, loss = ExperimentConfig("margin").build()
+    assert isinstance(loss, DivideAndConquerLoss) and loss.num_learners == 1
+
+
+def _files(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_run_is_trained_once_then_loaded(fake_omniglot, monkeypatch, tmp_path):
+    monkeypatch.setenv("BIERLIB_DATA", str(fake_omniglot))
+    monkeypatch.setenv("BIERLIB_RUNS", str(tmp_path / "runs"))
+    config = ExperimentConfig("contrastive", **TINY)
+    first = run_experiment(config, progress=False)
+    assert first.run_dir == tmp_path / "runs" / config.name
+    assert {p.name for p in first.run_dir.iterdir()} == {"config.yaml", "checkpoint", "metrics.json"}
+    before = _files(first.run_dir)
+    calls = []
+    monkeypatch.setattr("bierlib.training._train_epoch",
+                        lambda *a, **k: calls.append(1) or pytest.fail("retrained"))
+    again = run_experiment(ExperimentConfig("contrastive", **TINY), progress=False)
+    assert calls == [] and again.history["recall@1"] == first.history["recall@1"]
+    assert _files(first.run_dir) == before  # loading writes nothing
+    other = ExperimentConfig("contrastive", margin=0.5, **TINY)
+    assert other.name != config.name  # a changed option is another run, never the old one
+
+
+def test_a_folder_of_another_configuration_is_refused_untouched(fake_omniglot, monkeypatch, tmp_path):
+    monkeypatch.setenv("BIERLIB_DATA", str(fake_omniglot))
+    folder = tmp_path / "run"
+    run_experiment(ExperimentConfig("contrastive", **TINY), run_dir=folder, progress=False)
+    before = _files(folder)
+    with pytest.raises(ValueError, match=r"another configuration.*'margin': \(1\.0, 0\.5\)"):
+        run_experiment(ExperimentConfig("contrastive", margin=0.5, **TINY), run_dir=folder,
+                       progress=False)
+    assert _files(folder) == before
+
+
+def test_a_checkpoint_of_another_configuration_is_refused_with_the_fields(fake_omniglot, monkeypatch,
+                                                                          tmp_path):
+    monkeypatch.setenv("BIERLIB_DATA", str(fake_omniglot))
+    a = ExperimentConfig("contrastive", **TINY)
+    result = run_experiment(a, run_dir=tmp_path / "a", progress=False)
+    checkpoint = result.run_dir / "checkpoint"
+    before = _files(checkpoint)
+    b = a.replace(form="hadsell")
+    model, loss = b.build()
+    from bierlib.profiles import load_datasets
+    train_set, test_set = load_datasets(b.resolved_profile())
+    with pytest.raises(ValueError, match=r"different configuration.*'form': \('pml', 'hadsell'\)"):
+        train(model, loss, train_set, test_set, b.resolved_profile().train_config(), checkpoint,
+              progress=False, identity=b.identity())
+    assert _files(checkpoint) == before
+
+
+def test_divide_and_conquer_runs_through_the_same_path(fake_omniglot, monkeypatch, tmp_path):
+    monkeypatch.setenv("BIERLIB_DATA", str(fake_omniglot))
+    config = ExperimentConfig("divide_and_conquer", num_learners=2, keep_features=True,
+                              **{**TINY, "epochs": 4})
+    result = run_experiment(config, runs_dir=tmp_path, progress=False)
+    assert [c["epoch"] for c in result.extras["clusterings"]] == [0, 2]
+    assert "features" in result.extras["clusterings"][0]
+    assert result.model.sizes == (32, 32) and not result.model.training
+    again = run_experiment(config, runs_dir=tmp_path, progress=False)
+    assert again.history["recall@1"] == result.history["recall@1"]
+    assert torch.equal(again.extras["clusterings"][0]["clusters"], result.extras["clusterings"][0]["clusters"])
