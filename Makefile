@@ -38,14 +38,15 @@ _offline/static/require.js: package.json package-lock.json
 		\( -name '*.woff*' -o -name '*.ttf' -o -name '*.eot' -o -name '*.svg' \) -exec cp {} $(WIDGET_FONTS)/ \;
 	cp node_modules/requirejs/require.js $@
 
-# Built from clean: no cached build, no training checkpoints from earlier runs.
+# Built from clean: no cached build, no training runs from earlier builds.
 book: setup
-	rm -rf _build book/checkpoints
+	rm -rf _build book/runs
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "The book is in $(CURDIR)/_build/html/index.html"
 
 test: setup
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf _build book/checkpoints _offline
+	rm -rf _build book/runs _offline

@@ -24,7 +24,9 @@ from bierlib.evaluation import retrieval_metrics
 n, method = int(sys.argv[1]), sys.argv[2]
 g = torch.Generator().manual_seed(0)
 labels = torch.arange(n) // 5
-x = torch.nn.functional.normalize(torch.randn(n, 512, generator=g) + 0.5 * torch.randn(n // 5 + 1, 512, generator=g)[labels], dim=1)
+x = torch.nn.functional.normalize(
+    torch.randn(n, 512, generator=g) + 0.5 * torch.randn(n // 5 + 1, 512, generator=g)[labels],
+    dim=1)
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 tic = time.perf_counter()
 if method == "bierlib":
@@ -36,7 +38,8 @@ else:
     r1 = float((labels[nn[:, 0]] == labels).float().mean())
 seconds = time.perf_counter() - tic
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"seconds": seconds, "peak_mb": peak / 1024, "extra_mb": (peak - base) / 1024, "r1": r1}))
+print(json.dumps({"seconds": seconds, "peak_mb": peak / 1024, "extra_mb": (peak - base) / 1024,
+                  "r1": r1}))
 """
 
 

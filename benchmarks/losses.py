@@ -60,7 +60,8 @@ def main() -> None:
     }
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, D = {args.dim}, "
           "median seconds of one forward + backward")
-    header = f"{'B':>5} {'loss':<12} {'cdist':>9} {'bierlib':>9} {'PML':>9} {'ours/cdist':>11} {'PML/ours':>9}"
+    header = (f"{'B':>5} {'loss':<12} {'cdist':>9} {'bierlib':>9} {'PML':>9} {'ours/cdist':>11} "
+              f"{'PML/ours':>9}")
     print(header)
     print("-" * len(header))
     for b in args.sizes:
@@ -71,7 +72,8 @@ def main() -> None:
         for name in ours:
             a = timed(ours[name], x, y, args.budget)
             p = timed(theirs[name], x, y, args.budget, min_runs=1 if b >= 512 else 3)
-            print(f"{b:>5} {name:<12} {floor:>9.5f} {a:>9.5f} {p:>9.5f} {a / floor:>11.1f} {p / a:>9.1f}")
+            print(f"{b:>5} {name:<12} {floor:>9.5f} {a:>9.5f} {p:>9.5f} {a / floor:>11.1f} "
+                  f"{p / a:>9.1f}")
 
 
 if __name__ == "__main__":

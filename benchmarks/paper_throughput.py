@@ -91,17 +91,19 @@ def steps_per_second(step, steps: int, sync) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default=None)
-    parser.add_argument("--configs", nargs="+", default=["lifted_cub200", "bier_cub200", "abier_cub200",
-                                                         "dc_cub200"])
+    parser.add_argument("--configs", nargs="+",
+                        default=["lifted_cub200", "bier_cub200", "abier_cub200", "dc_cub200"])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--image-size", type=int, default=224)
-    parser.add_argument("--batch-scale", type=float, default=1.0, help="scale P (classes per batch)")
+    parser.add_argument("--batch-scale", type=float, default=1.0,
+                        help="scale P (classes per batch)")
     args = parser.parse_args()
     device = select_device(args.device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    name = torch.cuda.get_device_name() if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
+    name = (torch.cuda.get_device_name() if device.type == "cuda"
+            else f"cpu ({torch.get_num_threads()} threads)")
     print(f"device: {name}; torch {torch.__version__}; image size {args.image_size}; "
           f"{args.workers} loader workers")
     rows = []
@@ -109,8 +111,10 @@ def main() -> None:
         data = CUB200(synthetic_cub(Path(tmp), args.images), "train", image_size=args.image_size)
         todo = []
         for stem in args.configs:
-            config = load_config(CONFIGS / f"{stem}.yaml", {"pretrained": False, "image_size": args.image_size})
-            plain = dataclasses.replace(config, method=PLAIN[config.method]) if config.method in PLAIN else None
+            config = load_config(CONFIGS / f"{stem}.yaml",
+                                 {"pretrained": False, "image_size": args.image_size})
+            plain = (dataclasses.replace(config, method=PLAIN[config.method])
+                     if config.method in PLAIN else None)
             todo += [c for c in (plain, config) if c is not None and c not in todo]
         loaded = None
         for config in todo:
@@ -120,8 +124,10 @@ def main() -> None:
             sampler = PKSampler(data.targets, *pk, num_batches=10 ** 6)
             if loaded != pk:  # the loader alone, once per batch shape
                 batches = iter(_loader(data, args.workers, device, batch_sampler=sampler))
-                ips = steps_per_second(lambda: _to_device(next(batches)[0], device, True), args.steps, sync)
-                rows.append(("loader alone", f"{pk[0]}x{pk[1]}", ips * pk[0] * pk[1], float("nan"), float("nan")))
+                ips = steps_per_second(lambda: _to_device(next(batches)[0], device, True),
+                                       args.steps, sync)
+                rows.append(("loader alone", f"{pk[0]}x{pk[1]}", ips * pk[0] * pk[1],
+                             float("nan"), float("nan")))
                 loaded = pk
             model, loss = build(config)
             dataset = data
@@ -139,14 +145,16 @@ def main() -> None:
 
             def fed(fixed=None):
                 images, labels, *extra = fixed or next(batches)
-                training_step(model, loss, optimizer, scaler, _to_device(images, device, tc.channels_last),
+                training_step(model, loss, optimizer, scaler,
+                              _to_device(images, device, tc.channels_last),
                               labels.to(device), extra[0] if extra else {}, tc, device)
 
             first = next(batches)
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats()
             compute = steps_per_second(lambda: fed(first), args.steps, sync)
-            memory = torch.cuda.max_memory_allocated() / 2 ** 30 if device.type == "cuda" else float("nan")
+            memory = (torch.cuda.max_memory_allocated() / 2 ** 30 if device.type == "cuda"
+                      else float("nan"))
             end_to_end = steps_per_second(fed, args.steps, sync)
             b = pk[0] * pk[1]
             label = f"{config.method} ({p.model}, D = {p.embedding_dim})"

@@ -103,6 +103,7 @@ def activation_diversity(outputs: Sequence[torch.Tensor]) -> torch.Tensor:
 
 def _check_outputs(outputs: Sequence[torch.Tensor], sizes: Sequence[int]) -> None:
     found = [tuple(o.shape) for o in outputs]
-    if len(outputs) != len(sizes) or any(o.ndim != 2 or o.shape[1] != s for o, s in zip(outputs, sizes)):
+    if len(outputs) != len(sizes) or any(o.ndim != 2 or o.shape[1] != s
+                                         for o, s in zip(outputs, sizes)):
         raise ValueError(f"expected {len(sizes)} learner outputs of shapes (B, d) with d in "
                          f"{list(sizes)}, found shapes {found}")

@@ -38,7 +38,8 @@ def check_learner_sizes(sizes: Sequence[int], total: int | None = None) -> tuple
     """Validate learner sizes: positive integers, summing to ``total`` when given."""
     sizes = tuple(sizes)
     if not sizes or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
-        raise ValueError(f"learner sizes must be a non-empty list of positive integers, found {sizes}")
+        raise ValueError(f"learner sizes must be a non-empty list of positive integers, "
+                         f"found {sizes}")
     if total is not None and sum(sizes) != total:
         raise ValueError(f"learner sizes {sizes} sum to {sum(sizes)}, but the embedding has "
                          f"{total} dimensions; they must add up exactly")
@@ -52,7 +53,8 @@ def split_learners(embeddings: torch.Tensor, sizes: Sequence[int]) -> list[torch
 
 
 def ensemble_embedding(embeddings: torch.Tensor, sizes: Sequence[int]) -> torch.Tensor:
-    """Test-time embedding (B, D): each learner L2-normalised and scaled by d_m / D, concatenated."""
+    """Test-time embedding (B, D): each learner L2-normalised and scaled by d_m / D,
+    concatenated."""
     total = sum(check_learner_sizes(sizes))
     return torch.cat([F.normalize(block, dim=1) * (block.shape[1] / total)
                       for block in split_learners(embeddings, sizes)], dim=1)
@@ -72,7 +74,8 @@ class EnsembleEmbedder(nn.Module):
 
     def __init__(self, net: nn.Module, sizes: Sequence[int], diversity_outputs: bool = False):
         super().__init__()
-        if not isinstance(getattr(net, "embedding", None), nn.Linear) or not hasattr(net, "features"):
+        if (not isinstance(getattr(net, "embedding", None), nn.Linear)
+                or not hasattr(net, "features")):
             raise ValueError(f"{type(net).__name__} needs a `features` callable and an `embedding` "
                              "nn.Linear (SmallConvNet and BackboneEmbedder have both)")
         self.sizes = check_learner_sizes(sizes, net.embedding.out_features)

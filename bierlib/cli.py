@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", help="YAML or JSON file (e.g. configs/paper/bier_cub200.yaml)")
     parser.add_argument("--out", type=Path, help="run folder (default runs/<name of the run>)")
     parser.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
-    parser.add_argument("--data-root", help="data folder (default $BIERLIB_DATA or ~/.cache/bierlib)")
+    parser.add_argument("--data-root",
+                        help="data folder (default $BIERLIB_DATA or ~/.cache/bierlib)")
     parser.add_argument("overrides", nargs="*", metavar="key=value")
     args = parser.parse_args(argv)
     try:
@@ -82,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     label = Path(args.config).stem if args.config else config.method
     command = " ".join(["python -m bierlib.cli", *(argv if argv is not None else sys.argv[1:])])
     settings = config.resolved()
-    print(f"{config.method} on {settings['dataset']} ({config.profile} profile), seed {config.seed}, "
-          f"device {device}")
+    print(f"{config.method} on {settings['dataset']} ({config.profile} profile), "
+          f"seed {config.seed}, device {device}")
     try:
         result = run_experiment(config, run_dir=args.out, device=device, command=command,
                                 label=label)

@@ -44,7 +44,8 @@ from .utils import atomic_torch_save, check_labels, check_positive_int, select_d
 
 def cluster_data(features, num_clusters: int, seed: int = 0) -> np.ndarray:
     """Cluster ids (N,) of k-means on the L2-normalised ``features`` (N, F)."""
-    return kmeans(features, check_positive_int(num_clusters, "num_clusters"), normalize=True, seed=seed)
+    return kmeans(features, check_positive_int(num_clusters, "num_clusters"), normalize=True,
+                  seed=seed)
 
 
 def match_clusters(previous, current, num_clusters: int) -> np.ndarray:
@@ -74,7 +75,8 @@ def cluster_statistics(clusters, labels) -> dict[str, object]:
     labels = check_labels(labels).numpy()
     clusters = check_labels(clusters, "clusters", length=len(labels)).numpy()
     ids = np.unique(clusters)
-    counts = np.array([[np.sum((clusters == k) & (labels == c)) for k in ids] for c in np.unique(labels)])
+    counts = np.array([[np.sum((clusters == k) & (labels == c)) for k in ids]
+                       for c in np.unique(labels)])
     return {"clusters": ids.tolist(), "images": counts.sum(0).tolist(),
             "classes": (counts > 0).sum(0).tolist(),
             "class_consistency": float((counts.max(1) / counts.sum(1)).mean())}
@@ -125,7 +127,8 @@ class ClusterBatchSampler(Sampler[list[int]]):
             usable = classes[counts >= 2]
             if len(usable) < 2:
                 warnings.warn(f"cluster {k} has {len(usable)} class(es) with two or more images; "
-                              "it cannot form negative pairs and is skipped this stage", stacklevel=2)
+                              "it cannot form negative pairs and is skipped this stage",
+                              stacklevel=2)
                 continue
             self.cluster_ids.append(int(k))
             self.members.append(idx[np.isin(labels[idx], usable)])
@@ -135,8 +138,10 @@ class ClusterBatchSampler(Sampler[list[int]]):
                              "use fewer clusters")
         turns = len(self.members)  # cluster i serves batches i, i + turns, i + 2 turns, ...
         self.samplers = [PKSampler(labels[idx], min(classes_per_batch, n), images_per_class,
-                                   max(1, -(-(self.num_batches - i) // turns)), seed=seed * 1009 + k + 1)
-                         for i, (idx, n, k) in enumerate(zip(self.members, n_classes, self.cluster_ids))]
+                                   max(1, -(-(self.num_batches - i) // turns)),
+                                   seed=seed * 1009 + k + 1)
+                         for i, (idx, n, k)
+                         in enumerate(zip(self.members, n_classes, self.cluster_ids))]
 
     def set_epoch(self, epoch: int) -> None:
         for sampler in self.samplers:
@@ -156,7 +161,8 @@ class ClusterBatchSampler(Sampler[list[int]]):
 class DivideAndConquerResult:
     model: EnsembleEmbedder  # eval mode: equal-weight concatenation of normalised slices
     history: History
-    clusterings: list[dict]  # {"epoch": e, "clusters": (N,) ids[, "features": (N, F)]}; -1: fine-tuning
+    # {"epoch": e, "clusters": (N,) ids[, "features": (N, F)]}; -1: fine-tuning
+    clusterings: list[dict]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -250,7 +256,7 @@ def train_divide_and_conquer(net: nn.Module, train_set: Dataset, test_set: Datas
 def _clustering(model: EnsembleEmbedder, train_set: Dataset, config: TrainConfig, stage: Stage,
                 k: int, previous: dict | None, keep_features: bool, device) -> dict:
     """The clustering a stage trains on: k-means on the backbone features now, its ids matched
-    to ``previous``; every item :data:`FINETUNE` for the fine-tuning stage."""
+    to ``previous``; every item ``FINETUNE`` for the fine-tuning stage."""
     if stage.finetune or k == 1:  # nothing to cluster
         ids = torch.full((len(train_set),), FINETUNE if stage.finetune else 0, dtype=torch.int64)
         return {"epoch": stage.start, "clusters": ids}

@@ -71,7 +71,8 @@ def _index(x: np.ndarray) -> faiss.Index:
 def _search(index, x, k, chunk_size, start, stop):
     n = len(x)
     if not 1 <= k <= n - 1:
-        raise ValueError(f"k must be between 1 and N - 1 = {n - 1} (the query is excluded), found {k}")
+        raise ValueError(f"k must be between 1 and N - 1 = {n - 1} (the query is excluded), "
+                         f"found {k}")
     dists, idxs = [], []
     for lo in range(start, stop, chunk_size):
         hi = min(lo + chunk_size, stop)
@@ -139,7 +140,8 @@ def query_gallery_recall(query, query_labels, gallery, gallery_labels,
     yq = check_labels(query_labels, "query_labels", length=len(q)).numpy()
     yg = check_labels(gallery_labels, "gallery_labels", length=len(g)).numpy()
     if q.shape[1] != g.shape[1]:
-        raise ValueError(f"query and gallery embeddings differ in size: {q.shape[1]} vs {g.shape[1]}")
+        raise ValueError(f"query and gallery embeddings differ in size: {q.shape[1]} vs "
+                         f"{g.shape[1]}")
     ks = sorted({int(k) for k in ks})
     if not 1 <= ks[0] <= ks[-1] <= len(g):
         raise ValueError(f"every K must lie in [1, G = {len(g)}], found {ks}")
@@ -174,7 +176,8 @@ def kmeans(embeddings, n_clusters: int, normalize: bool = True, seed: int = 0,
     return km.index.search(x, 1)[1][:, 0]
 
 
-def clustering_metrics(embeddings, labels, normalize: bool = True, seed: int = 0) -> dict[str, float]:
+def clustering_metrics(embeddings, labels, normalize: bool = True,
+                       seed: int = 0) -> dict[str, float]:
     """NMI and pairwise F1 of k-means with as many clusters as classes."""
     y = check_labels(labels, length=len(embeddings)).numpy()
     clusters = kmeans(embeddings, len(np.unique(y)), normalize, seed)
@@ -190,7 +193,8 @@ def pairwise_f1(labels, clusters) -> float:
 
 def evaluate(embeddings, labels, ks: Sequence[int] = (1, 2, 4, 8), normalize: bool = True,
              clustering: bool = True, seed: int = 0) -> dict[str, float]:
-    """All metrics of the book: :func:`retrieval_metrics` plus (optionally) :func:`clustering_metrics`."""
+    """All metrics of the book: :func:`retrieval_metrics` plus (optionally)
+    :func:`clustering_metrics`."""
     metrics = retrieval_metrics(embeddings, labels, ks, normalize)
     if clustering:
         metrics.update(clustering_metrics(embeddings, labels, normalize, seed))

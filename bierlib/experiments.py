@@ -46,7 +46,8 @@ from torch import nn
 
 from .boosting import EnsembleEmbedder
 from .divide import train_divide_and_conquer
-from .losses import BIERLoss, ContrastiveLoss, DivideAndConquerLoss, LiftedStructuredLoss, TripletLoss
+from .losses import (BIERLoss, ContrastiveLoss, DivideAndConquerLoss, LiftedStructuredLoss,
+                     TripletLoss)
 from .models import build_model
 from .profiles import PROFILE_FIELDS, TRAIN_FIELDS, Profile, get_profile, load_datasets
 from .training import CHECKPOINT_FORMAT, NOT_IDENTITY, History, differing_fields, train
@@ -170,13 +171,15 @@ class ExperimentConfig:
 
     def build(self) -> tuple[nn.Module, nn.Module]:
         """The (model, loss) of this run, the model's initial weights seeded by :attr:`seed`.
-        Divide and conquer's model is the network; :func:`train_divide_and_conquer` wraps it."""
+        Divide and conquer's model is the network, which
+        :func:`~bierlib.divide.train_divide_and_conquer` wraps into slices."""
         p, loss = self.resolved_profile(), self.build_loss()
         torch.manual_seed(self.seed)
         net = build_model(p.model, p.embedding_dim, p.in_channels, pretrained=p.pretrained,
                           frozen_batchnorm=self.options["frozen_batchnorm"])
         if isinstance(loss, BIERLoss):
-            return EnsembleEmbedder(net, loss.sizes, diversity_outputs=loss.diversity is not None), loss
+            diversity = loss.diversity is not None
+            return EnsembleEmbedder(net, loss.sizes, diversity_outputs=diversity), loss
         return net, loss
 
     def __eq__(self, other) -> bool:
@@ -187,7 +190,8 @@ class ExperimentConfig:
 
     def __repr__(self) -> str:
         changes = "".join(f", {k}={v!r}" for k, v in self.settings.items())
-        return f"ExperimentConfig({self.method!r}, profile={self.profile!r}, seed={self.seed}{changes})"
+        return (f"ExperimentConfig({self.method!r}, profile={self.profile!r}, seed={self.seed}"
+                f"{changes})")
 
 
 @dataclasses.dataclass
@@ -221,7 +225,9 @@ def run_experiment(config: ExperimentConfig, runs_dir=None, run_dir=None, device
     ``checkpoint/`` (written atomically every epoch; an interrupted run resumes) and
     ``metrics.json`` (every evaluation and the final metrics) at the end.
     """
-    run_dir = Path(run_dir) if run_dir is not None else Path(runs_dir or default_runs_dir()) / config.name
+    if run_dir is None:
+        run_dir = Path(runs_dir or default_runs_dir()) / config.name
+    run_dir = Path(run_dir)
     p = config.resolved_profile()
     device = select_device(device) if device is None or isinstance(device, str) else device
     if p.needs_gpu and device.type == "cpu":
@@ -253,7 +259,8 @@ def _claim(run_dir: Path, config: ExperimentConfig, command: str | None) -> None
     wanted = config.identity()
     if record.is_file():
         stored = yaml.safe_load(record.read_text())
-        diff = differing_fields(_identity(stored["config"], stored.get("checkpoint_format")), wanted)
+        stored = _identity(stored["config"], stored.get("checkpoint_format"))
+        diff = differing_fields(stored, wanted)
         if diff:
             raise ValueError(f"{run_dir} holds a run of another configuration (stored vs "
                              f"now: {diff}); nothing was loaded or overwritten: use another "

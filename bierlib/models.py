@@ -1,4 +1,5 @@
-"""Embedding networks: a small CNN for the quick profile and torchvision backbones for the paper profile.
+"""Embedding networks: a small CNN for the quick profile and torchvision backbones for the paper
+profile.
 
 Every model maps images (B, C, H, W) to embeddings (B, D). The embeddings are
 *not* normalised by the model: losses and evaluation choose (``normalize=``).
@@ -65,7 +66,8 @@ class FrozenBatchNorm2d(nn.BatchNorm2d):
 
 
 def freeze_batchnorm(module: nn.Module) -> nn.Module:
-    """Replace every ``BatchNorm2d`` in ``module`` by a :class:`FrozenBatchNorm2d` with its state."""
+    """Replace every ``BatchNorm2d`` in ``module`` by a :class:`FrozenBatchNorm2d` with its
+    state."""
     for name, child in module.named_children():
         if isinstance(child, nn.BatchNorm2d) and not isinstance(child, FrozenBatchNorm2d):
             frozen = FrozenBatchNorm2d(child.num_features, eps=child.eps, momentum=child.momentum)
@@ -120,7 +122,8 @@ class BackboneEmbedder(nn.Module):
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         if images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(f"expected RGB images of shape (B, 3, H, W), found {tuple(images.shape)}")
+            raise ValueError(f"expected RGB images of shape (B, 3, H, W), "
+                             f"found {tuple(images.shape)}")
         return self.backbone(images)  # (B, F)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

@@ -56,7 +56,8 @@ PROFILES = {
 }
 #: Field names a profile override may set: the profile's own and its TrainConfig's (not the seed,
 #: which belongs to the run).
-PROFILE_FIELDS = tuple(f.name for f in dataclasses.fields(Profile) if f.name not in ("name", "train"))
+PROFILE_FIELDS = tuple(f.name for f in dataclasses.fields(Profile)
+                       if f.name not in ("name", "train"))
 TRAIN_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name != "seed")
 
 
@@ -70,7 +71,8 @@ def get_profile(name: str, **overrides) -> Profile:
         raise ValueError(f"unknown profile fields {sorted(unknown)}; valid fields: "
                          f"{list(PROFILE_FIELDS)} and training fields {list(TRAIN_FIELDS)}")
     profile = PROFILES[name]
-    train = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items() if k in TRAIN_FIELDS}
+    train = {k: tuple(v) if isinstance(v, list) else v
+             for k, v in overrides.items() if k in TRAIN_FIELDS}
     own = {k: v for k, v in overrides.items() if k in PROFILE_FIELDS}
     return dataclasses.replace(profile, train=dataclasses.replace(profile.train, **train), **own)
 
@@ -92,6 +94,8 @@ def load_datasets(profile: Profile, root=None):
                          "bierlib.evaluation.query_gallery_recall; the training loop's "
                          "within-set evaluation does not apply")
     if profile.dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {profile.dataset!r}; known: omniglot, {', '.join(DATASETS)}")
+        raise ValueError(f"unknown dataset {profile.dataset!r}; "
+                         f"known: omniglot, {', '.join(DATASETS)}")
     cls = DATASETS[profile.dataset]
-    return cls(root, "train", image_size=profile.image_size), cls(root, "test", image_size=profile.image_size)
+    return (cls(root, "train", image_size=profile.image_size),
+            cls(root, "test", image_size=profile.image_size))

@@ -24,7 +24,8 @@ from .utils import check_labels, check_positive_int
 
 
 class PKSampler(Sampler[list[int]]):
-    """Yields batches of indices (a ``batch_sampler`` for ``DataLoader``), P classes x K images each.
+    """Yields batches of indices (a ``batch_sampler`` for ``DataLoader``), P classes x K images
+    each.
 
     Args:
         labels: (N,) integer class ids of the dataset, one per item.
@@ -48,7 +49,8 @@ class PKSampler(Sampler[list[int]]):
                              f"{len(classes)} classes; lower classes_per_batch")
         self.index_of_class = [np.flatnonzero(inverse == c) for c in range(len(classes))]
         default = max(1, len(labels) // (self.p * self.k))
-        self.num_batches = default if num_batches is None else check_positive_int(num_batches, "num_batches")
+        self.num_batches = (default if num_batches is None
+                            else check_positive_int(num_batches, "num_batches"))
         self.seed, self.epoch = int(seed), 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -64,7 +66,8 @@ class PKSampler(Sampler[list[int]]):
             batch = []
             for c in rng.choice(len(self.index_of_class), size=self.p, replace=False):
                 members = self.index_of_class[c]
-                batch.extend(rng.choice(members, size=self.k, replace=len(members) < self.k).tolist())
+                batch.extend(rng.choice(members, size=self.k,
+                                        replace=len(members) < self.k).tolist())
             yield batch
 
 

@@ -60,7 +60,8 @@ class TrainConfig:
             check_positive_int(self.steps_per_epoch, "steps_per_epoch")
         if self.lr <= 0 or self.embedding_lr_multiplier <= 0 or self.weight_decay < 0:
             raise ValueError(f"lr and embedding_lr_multiplier must be > 0 and weight_decay >= 0, "
-                             f"found {self.lr}, {self.embedding_lr_multiplier}, {self.weight_decay}")
+                             f"found {self.lr}, {self.embedding_lr_multiplier}, "
+                             f"{self.weight_decay}")
         self.eval_ks = tuple(int(k) for k in self.eval_ks)
 
 
@@ -68,7 +69,8 @@ class History:
     """Per-evaluation records (plain dicts: epoch, step, loss, seconds, metrics) and,
     optionally, the test embeddings of each evaluation (for scrubbing through epochs)."""
 
-    def __init__(self, records: list[dict] | None = None, embeddings: list[torch.Tensor] | None = None):
+    def __init__(self, records: list[dict] | None = None,
+                 embeddings: list[torch.Tensor] | None = None):
         self.records = records or []
         self.embeddings = embeddings or []
 
@@ -93,7 +95,8 @@ class History:
 
 def _loader(dataset: Dataset, num_workers: int, device: torch.device, **kwargs) -> DataLoader:
     workers = {"persistent_workers": True, "prefetch_factor": 4} if num_workers > 0 else {}
-    return DataLoader(dataset, num_workers=num_workers, pin_memory=device.type == "cuda", **workers, **kwargs)
+    return DataLoader(dataset, num_workers=num_workers, pin_memory=device.type == "cuda",
+                      **workers, **kwargs)
 
 
 def _to_device(images: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
@@ -120,7 +123,8 @@ def embed(model: nn.Module, dataset: Dataset, batch_size: int = 512, device=None
     try:
         for images, targets, *_ in _loader(dataset, num_workers, device, batch_size=batch_size):
             with _autocast(device, amp):
-                outputs.append((forward or model)(_to_device(images, device, channels_last)).float().cpu())
+                outputs.append((forward or model)(_to_device(images, device, channels_last))
+                               .float().cpu())
             labels.append(targets)
     finally:
         model.train(was_training)
@@ -142,7 +146,8 @@ def _optimizer(model: nn.Module, loss_fn, config: TrainConfig) -> torch.optim.Op
               {"params": [p for p in params if id(p) in head_ids],
                "lr": config.lr * config.embedding_lr_multiplier}]
     if isinstance(loss_fn, nn.Module):  # losses with parameters (e.g. adversarial regressors)
-        groups.append({"params": [p for p in loss_fn.parameters() if p.requires_grad], "lr": config.lr})
+        groups.append({"params": [p for p in loss_fn.parameters() if p.requires_grad],
+                       "lr": config.lr})
     groups = [g for g in groups if g["params"]]
     return torch.optim.Adam(groups, weight_decay=config.weight_decay)
 
@@ -156,8 +161,8 @@ def _comparable(config: TrainConfig) -> dict:
 
 
 def training_step(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer, scaler,
-                  images: torch.Tensor, labels: torch.Tensor, data_extras: dict, config: TrainConfig,
-                  device: torch.device) -> torch.Tensor:
+                  images: torch.Tensor, labels: torch.Tensor, data_extras: dict,
+                  config: TrainConfig, device: torch.device) -> torch.Tensor:
     """One optimisation step on a batch already on ``device``; returns the (detached) loss.
 
     A model may return ``(embeddings, extras)``: the extras go to the loss as keywords, with
@@ -236,8 +241,8 @@ def train(model: nn.Module, loss_fn: Callable, train_set: Dataset, test_set: Dat
                                      device, epoch, bar)
         elapsed += seconds
         if epoch % config.eval_every == 0 or epoch == config.epochs:
-            record = _evaluate(model, test_set, config, device, history, epoch, epoch * len(sampler),
-                               loss, elapsed)
+            record = _evaluate(model, test_set, config, device, history, epoch,
+                               epoch * len(sampler), loss, elapsed)
             bar.set_postfix(epoch=epoch, loss=f"{loss:.4f}", R1=f"{record['recall@1']:.3f}")
         if path is not None:
             atomic_torch_save(_state(model, loss_fn, optimizer, identity, epoch, history, elapsed),
@@ -299,7 +304,8 @@ def _evaluate(model, test_set, config: TrainConfig, device, history: History, ep
 
 
 def _plain_identity(identity: Mapping) -> dict:
-    """JSON-like values (tuples as lists) so that a stored identity compares equal to a fresh one."""
+    """JSON-like values (tuples as lists) so that a stored identity compares equal to a fresh
+    one."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dict(identity).items()}
 
 

@@ -55,15 +55,19 @@ def build(staging: Path, files: dict[str, Path]) -> dict:
     if "car_ims.tgz" in files:
         fetchlib.extract(files["car_ims.tgz"], staging)
         rows = [(str(p), int(c), "test" if t else "train")
-                for p, c, t in annotations(files["cars_annos.mat"], ("relative_im_path", "class", "test"))]
+                for p, c, t in annotations(files["cars_annos.mat"],
+                                           ("relative_im_path", "class", "test"))]
     else:
         for name in ("cars_train.tgz", "cars_test.tgz", "car_devkit.tgz"):
             fetchlib.extract(files[name], staging)
-        shutil.copyfile(files["cars_test_annos_withlabels.mat"], staging / "cars_test_annos_withlabels.mat")
+        shutil.copyfile(files["cars_test_annos_withlabels.mat"],
+                        staging / "cars_test_annos_withlabels.mat")
         rows = [(f"cars_train/{f}", int(c), "train")
-                for f, c in annotations(staging / "devkit" / "cars_train_annos.mat", ("fname", "class"))]
+                for f, c in annotations(staging / "devkit" / "cars_train_annos.mat",
+                                        ("fname", "class"))]
         rows += [(f"cars_test/{f}", int(c), "test")
-                 for f, c in annotations(files["cars_test_annos_withlabels.mat"], ("fname", "class"))]
+                 for f, c in annotations(files["cars_test_annos_withlabels.mat"],
+                                         ("fname", "class"))]
     return fetchlib.write_index(staging, rows, split_of, STANDARD)
 
 
@@ -80,9 +84,10 @@ def main(argv=None) -> int:
         elif set(ORIGINAL) <= available or not (args.mirror or args.archive):
             names = ORIGINAL
         else:
-            raise fetchlib.FetchError(f"found {sorted(available)}; expected either {ORIGINAL} (original "
-                                      f"release) or {DEVKIT} (devkit release)")
-        files = {n: fetchlib.obtain(n, root, URLS.get(n, []), given[n], None if given[n] else args.mirror)
+            raise fetchlib.FetchError(f"found {sorted(available)}; expected either {ORIGINAL} "
+                                      f"(original release) or {DEVKIT} (devkit release)")
+        files = {n: fetchlib.obtain(n, root, URLS.get(n, []), given[n],
+                                    None if given[n] else args.mirror)
                  for n in names}
         fetchlib.install(root, "cars196", lambda staging: build(staging, files))
 

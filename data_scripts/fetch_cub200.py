@@ -31,13 +31,16 @@ def build(staging: Path, archive: Path) -> dict:
     fetchlib.extract(archive, staging)
     base = staging / "CUB_200_2011"
     try:
-        paths = dict(line.split() for line in (base / "images.txt").read_text().splitlines() if line.strip())
-        labels = dict(line.split() for line in (base / "image_class_labels.txt").read_text().splitlines()
+        paths = dict(line.split() for line in (base / "images.txt").read_text().splitlines()
+                     if line.strip())
+        labels = dict(line.split()
+                      for line in (base / "image_class_labels.txt").read_text().splitlines()
                       if line.strip())
     except (OSError, ValueError) as err:
         raise fetchlib.FetchError(f"the archive lacks CUB_200_2011/images.txt or "
                                   f"image_class_labels.txt in the official format ({err})") from err
-    rows = [(f"CUB_200_2011/images/{paths[i]}", int(labels[i]), "-") for i in sorted(paths, key=int)]
+    rows = [(f"CUB_200_2011/images/{paths[i]}", int(labels[i]), "-")
+            for i in sorted(paths, key=int)]
     return fetchlib.write_index(staging, rows, split_of, STANDARD)
 
 

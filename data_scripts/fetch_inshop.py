@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Set up In-Shop Clothes Retrieval (DeepFashion, Liu et al. 2016) for the paper profile.
+r"""Set up In-Shop Clothes Retrieval (DeepFashion, Liu et al. 2016) for the paper profile.
 
 The files are distributed through Google Drive (no stable direct address), so this
 script does not download: get ``img.zip`` (In-shop Clothes Retrieval Benchmark / Img)
@@ -11,7 +11,8 @@ train 3,997 items / 25,882 images; test query 14,218 and gallery 12,612 images
 
 Usage::
 
-    python data_scripts/fetch_inshop.py [--root DIR] --archive img.zip --archive list_eval_partition.txt
+    python data_scripts/fetch_inshop.py [--root DIR] \
+        --archive img.zip --archive list_eval_partition.txt
 """
 from __future__ import annotations
 
@@ -48,8 +49,10 @@ def main(argv=None) -> int:
 
     def go():
         given = fetchlib.pick_archives([IMAGES, PARTITION], args.archive)
-        files = {n: fetchlib.obtain(n, root, [], given[n], args.mirror) for n in (IMAGES, PARTITION)}
-        fetchlib.install(root, "inshop", lambda staging: build(staging, files[IMAGES], files[PARTITION]))
+        files = {n: fetchlib.obtain(n, root, [], given[n], args.mirror)
+                 for n in (IMAGES, PARTITION)}
+        fetchlib.install(root, "inshop",
+                         lambda staging: build(staging, files[IMAGES], files[PARTITION]))
 
     return fetchlib.run(go)
 

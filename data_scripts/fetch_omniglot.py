@@ -11,9 +11,9 @@ Greek and Latin are present, identically, in both zips; they are extracted once,
 giving 8 alphabets, 242 characters and 4,840 images.
 
 Safe to interrupt and to re-run: downloads go to ``<root>/downloads/`` (an
-interrupted one is resumed) and are verified before use, the extraction happens in a temporary folder that is renamed
-into place only when complete, and a second run notices the finished dataset and
-does nothing.
+interrupted one is resumed) and are verified before use, the extraction happens in
+a temporary folder that is renamed into place only when complete, and a second run
+notices the finished dataset and does nothing.
 
 Usage::
 
@@ -39,8 +39,10 @@ from fetchlib import FetchError
 
 URL = "https://raw.githubusercontent.com/brendenlake/omniglot/master/python/{name}"
 FILES = {
-    "images_background_small1.zip": "f38eb80f801274ac2b4dff5b24289016bfaba4a7d5bb50deebf27104ad6cb8a4",
-    "images_background_small2.zip": "3ccaa407515a8778e5d0861875af38b17e418f301ad5bb3b5a6b65d901a41c7f",
+    "images_background_small1.zip":
+        "f38eb80f801274ac2b4dff5b24289016bfaba4a7d5bb50deebf27104ad6cb8a4",
+    "images_background_small2.zip":
+        "3ccaa407515a8778e5d0861875af38b17e418f301ad5bb3b5a6b65d901a41c7f",
 }
 EXPECTED = {"alphabets": 8, "characters": 242, "images": 4840}
 MARKER = fetchlib.MARKER
@@ -103,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", type=Path, default=fetchlib.default_root(),
                         help="data folder (default: $BIERLIB_DATA or ~/.cache/bierlib)")
-    parser.add_argument("--mirror", type=Path, default=os.environ.get("BIERLIB_OMNIGLOT_MIRROR") or None,
+    parser.add_argument("--mirror", type=Path,
+                        default=os.environ.get("BIERLIB_OMNIGLOT_MIRROR") or None,
                         help="folder with the two zips, used instead of downloading "
                              "(default: $BIERLIB_OMNIGLOT_MIRROR)")
     args = parser.parse_args(argv)

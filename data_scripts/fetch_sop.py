@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Fetch Stanford Online Products (Song et al. 2016) for the paper profile.
+r"""Fetch Stanford Online Products (Song et al. 2016) for the paper profile.
 
 Downloads ``Stanford_Online_Products.zip`` from Stanford's FTP server (or uses
 ``--archive``/``--mirror``), verifies its MD5, extracts it safely and writes
@@ -8,7 +8,8 @@ Downloads ``Stanford_Online_Products.zip`` from Stanford's FTP server (or uses
 
 Usage::
 
-    python data_scripts/fetch_sop.py [--root DIR] [--archive Stanford_Online_Products.zip | --mirror DIR]
+    python data_scripts/fetch_sop.py [--root DIR] \
+        [--archive Stanford_Online_Products.zip | --mirror DIR]
 """
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ def build(staging: Path, archive: Path) -> dict:
         listing = staging / "Stanford_Online_Products" / f"Ebay_{subset}.txt"
         if not listing.is_file():
             raise fetchlib.FetchError(f"the archive lacks Stanford_Online_Products/{listing.name}")
-        for line in listing.read_text().splitlines()[1:]:  # header: image_id class_id super_class_id path
+        # the first line is a header: image_id class_id super_class_id path
+        for line in listing.read_text().splitlines()[1:]:
             if line.strip():
                 _, cls, _, path = line.split()
                 rows.append((f"Stanford_Online_Products/{path}", int(cls), subset))

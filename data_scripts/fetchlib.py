@@ -197,7 +197,8 @@ def parser(description: str, archives: list[str]) -> argparse.ArgumentParser:
     p.add_argument("--mirror", type=Path, default=None,
                    help=f"folder that already holds {', '.join(archives)}")
     p.add_argument("--archive", type=Path, action="append", default=None,
-                   help=f"an already downloaded archive ({', '.join(archives)}); repeat for several")
+                   help=f"an already downloaded archive ({', '.join(archives)}); "
+                        "repeat for several")
     return p
 
 
@@ -237,16 +238,16 @@ def run(main: Callable[[], object]) -> int:
     return 0
 
 
-def write_index(staging: Path, rows: list[tuple[str, int, str]], split_of: Callable[[int, str], str],
-                standard: dict) -> dict:
+def write_index(staging: Path, rows: list[tuple[str, int, str]],
+                split_of: Callable[[int, str], str], standard: dict) -> dict:
     """Check that every listed image exists, write ``index.csv`` (path, class, subset) and
     return the counts of the metric-learning split (warning when not the standard ones)."""
     if not rows:
         raise FetchError("the annotations list no images; the archive is not the official one")
     missing = [p for p, _, _ in rows if not (staging / p).is_file()]
     if missing:
-        raise FetchError(f"{len(missing)} of {len(rows)} listed images are missing from the archive "
-                         f"(first: {missing[0]}); the download is incomplete")
+        raise FetchError(f"{len(missing)} of {len(rows)} listed images are missing from the "
+                         f"archive (first: {missing[0]}); the download is incomplete")
     with open(staging / "index.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["path", "class", "subset"])

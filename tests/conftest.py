@@ -26,7 +26,8 @@ def fake_omniglot(tmp_path) -> Path:
             for d in range(3):
                 pixels = (rng.random((105, 105)) > 0.1).astype(np.uint8) * 255
                 Image.fromarray(pixels).convert("1").save(char / f"0{c}{d}_{d:02d}.png")
-    (folder / "COMPLETE.json").write_text(json.dumps({"alphabets": 8, "characters": 16, "images": 48}))
+    (folder / "COMPLETE.json").write_text(
+        json.dumps({"alphabets": 8, "characters": 16, "images": 48}))
     return tmp_path
 
 

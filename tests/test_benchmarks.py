@@ -9,8 +9,9 @@ from .conftest import REPO
 
 def test_loss_benchmark_prints_a_table():
     pytest.importorskip("pytorch_metric_learning")
-    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "losses.py"), "--sizes", "16",
-                             "--dim", "8", "--budget", "0.01"], capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "losses.py"),
+                             "--sizes", "16", "--dim", "8", "--budget", "0.01"],
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines() if line.strip().startswith("16 ")]
     assert [row[1] for row in rows] == ["contrastive", "triplet", "lifted"]
@@ -18,11 +19,13 @@ def test_loss_benchmark_prints_a_table():
 
 
 def test_paper_throughput_benchmark_runs_on_cpu():
-    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "paper_throughput.py"), "--device", "cpu",
-                             "--image-size", "48", "--steps", "1", "--images", "24", "--batch-scale", "0.05",
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "paper_throughput.py"),
+                             "--device", "cpu", "--image-size", "48", "--steps", "1",
+                             "--images", "24", "--batch-scale", "0.05",
                              "--workers", "1", "--configs", "bier_cub200"],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     names = [line.split("  ")[0].strip() for line in result.stdout.splitlines()
              if line.startswith(("loader alone", "binomial", "bier"))]
-    assert names == ["loader alone", "binomial (googlenet, D = 512)", "bier (googlenet, D = 512)"], result.stdout
+    assert names == ["loader alone", "binomial (googlenet, D = 512)",
+                     "bier (googlenet, D = 512)"], result.stdout

@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from bierlib.adversarial import AdversarialDiversity, activation_diversity, grad_reverse
-from bierlib.boosting import EnsembleEmbedder, check_learner_sizes, ensemble_embedding, split_learners
+from bierlib.boosting import (EnsembleEmbedder, check_learner_sizes, ensemble_embedding,
+                              split_learners)
 from bierlib.losses import BIERLoss, binomial_deviance, binomial_deviance_loss, boosting_weights
 from bierlib.models import SmallConvNet
 
@@ -17,7 +18,8 @@ ALPHA, BETA, C = 2.0, 0.5, 25.0
 
 
 def naive_deviance(s, y, w=None):
-    """The official weighting, one entry at a time: 1/n_pos (diagonal counted, weight 0), 1/n_neg."""
+    """The official weighting, one entry at a time: 1/n_pos (diagonal counted, weight 0),
+    1/n_neg."""
     y, b = y.tolist(), len(y)
     n_pos = sum(y[i] == y[j] for i in range(b) for j in range(b))
     n_neg = b * b - n_pos
@@ -28,7 +30,8 @@ def naive_deviance(s, y, w=None):
                 continue
             m = 1.0 if y[i] == y[j] else -C
             term = math.log1p(math.exp(-ALPHA * (float(s[i, j]) - BETA) * m))
-            weight = (1 / n_pos if y[i] == y[j] else 1 / n_neg) * (1.0 if w is None else float(w[i, j]))
+            weight = ((1 / n_pos if y[i] == y[j] else 1 / n_neg)
+                      * (1.0 if w is None else float(w[i, j])))
             total += weight * term
     return total
 
@@ -51,7 +54,8 @@ def naive_boosting(sims, y, eta=0.06):
 def test_binomial_deviance_matches_loop():
     x, y = random_batch(b=9, d=4, classes=3)
     xn = F.normalize(x, dim=1)
-    assert binomial_deviance_loss(x, y).item() == pytest.approx(naive_deviance(xn @ xn.T, y), rel=1e-10)
+    assert binomial_deviance_loss(x, y).item() == pytest.approx(naive_deviance(xn @ xn.T, y),
+                                                                rel=1e-10)
     w = torch.rand(9, 9, dtype=torch.float64)
     assert binomial_deviance(xn @ xn.T, y, weights=w).item() == pytest.approx(
         naive_deviance(xn @ xn.T, y, w), rel=1e-10)
@@ -68,7 +72,8 @@ def test_binomial_deviance_single_class_and_gradcheck():
 
 def test_boosting_weights_match_the_algorithm():
     x, y = random_batch(b=6, d=9, classes=2)
-    sims = [F.normalize(block, dim=1) @ F.normalize(block, dim=1).T for block in split_learners(x, (2, 3, 4))]
+    sims = [F.normalize(block, dim=1) @ F.normalize(block, dim=1).T
+            for block in split_learners(x, (2, 3, 4))]
     got = boosting_weights(sims, y)
     want = naive_boosting(sims, y)
     assert len(got) == 3 and torch.equal(got[0], torch.ones(6, 6, dtype=torch.float64))
@@ -85,8 +90,8 @@ def test_boosting_weights_carry_no_gradient():
 
 def test_well_separated_pairs_weigh_less_for_the_next_learner():
     y = torch.tensor([0, 0, 1, 1])
-    good = torch.tensor([[1, .9, -.9, -.9], [.9, 1, -.9, -.9], [-.9, -.9, 1, .9], [-.9, -.9, .9, 1]],
-                        dtype=torch.float64)
+    good = torch.tensor([[1, .9, -.9, -.9], [.9, 1, -.9, -.9],
+                         [-.9, -.9, 1, .9], [-.9, -.9, .9, 1]], dtype=torch.float64)
     bad = -good + 2 * torch.eye(4, dtype=torch.float64)
     w_good, w_bad = boosting_weights([good, good], y)[1], boosting_weights([bad, bad], y)[1]
     assert (w_good[0, 1] < w_bad[0, 1]) and (w_good[0, 2] < w_bad[0, 2])
@@ -104,13 +109,17 @@ def test_bier_is_mean_of_boosted_learner_losses():
     blocks = [F.normalize(b, dim=1) for b in split_learners(x, (2, 4))]
     sims = [b @ b.T for b in blocks]
     w = boosting_weights(sims, y)
-    want = (binomial_deviance(sims[0], y, weights=w[0]) + binomial_deviance(sims[1], y, weights=w[1])) / 2
+    want = (binomial_deviance(sims[0], y, weights=w[0])
+            + binomial_deviance(sims[1], y, weights=w[1])) / 2
     assert torch.allclose(value, want) and len(loss.last_weights) == 2
 
 
 def test_gradient_reversal_flips_exactly_the_sign():
     x = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
-    f = lambda t: (t.sin() * torch.arange(3.0, dtype=torch.float64)).sum()
+
+    def f(t):
+        return (t.sin() * torch.arange(3.0, dtype=torch.float64)).sum()
+
     (g_plain,) = torch.autograd.grad(f(x), x)
     (g_rev,) = torch.autograd.grad(f(grad_reverse(x)), x)
     assert torch.equal(g_rev, -g_plain)
@@ -133,8 +142,13 @@ def test_adversary_learns_and_embedding_escapes_it():
     features = torch.randn(256, 16)
     layer = torch.nn.Linear(16, 8, bias=False)
     adversary = AdversarialDiversity([4, 4], hidden=32, lambda_w=0.0)
-    learners = lambda: split_learners(F.normalize(layer(features), dim=1), (4, 4))
-    agreement = lambda: float(-adversary(learners()).detach())
+
+    def learners():
+        return split_learners(F.normalize(layer(features), dim=1), (4, 4))
+
+    def agreement():
+        return float(-adversary(learners()).detach())
+
     # 1) only the regressor moves (gradient descent on the term): its agreement rises
     before = agreement()
     opt = torch.optim.Adam(adversary.parameters(), lr=1e-2)
@@ -156,7 +170,8 @@ def test_adversary_learns_and_embedding_escapes_it():
 
 def test_activation_diversity_matches_definition():
     a, b = torch.randn(3, 2), torch.randn(3, 4)
-    want = sum((a[n, k] * b[n, l]) ** 2 for n in range(3) for k in range(2) for l in range(4)) / (3 * 2 * 4)
+    want = sum((a[n, k] * b[n, j]) ** 2
+               for n in range(3) for k in range(2) for j in range(4)) / (3 * 2 * 4)
     assert torch.allclose(activation_diversity([a, b]), torch.as_tensor(want))
 
 
@@ -165,13 +180,15 @@ def test_ensemble_embedder_modes_and_training():
     images = TRAIN[0][0][None].repeat(4, 1, 1, 1)
     embeddings, extras = model.train()(images)
     assert embeddings.shape == (4, 8) and [o.shape[1] for o in extras["detached_outputs"]] == [3, 5]
-    assert not extras["detached_outputs"][0].grad_fn is None  # gradient reaches the embedding layer...
+    # gradient reaches the embedding layer...
+    assert extras["detached_outputs"][0].grad_fn is not None
     test = model.eval()(images)
     assert torch.allclose(split_learners(test, (3, 5))[0].norm(dim=1), torch.full((4,), 3 / 8))
     from bierlib.training import train
     for diversity in ("adversarial", "activation"):
         torch.manual_seed(0)
-        model = EnsembleEmbedder(SmallConvNet(embedding_dim=8, width=8), (3, 5), diversity_outputs=True)
+        model = EnsembleEmbedder(SmallConvNet(embedding_dim=8, width=8), (3, 5),
+                                 diversity_outputs=True)
         loss = BIERLoss((3, 5), diversity=diversity, lambda_div=1e-3, hidden=16)
         history = train(model, loss, TRAIN, TEST, CONFIG, progress=False)
         assert math.isfinite(history.final["loss"]) and "diversity" in loss.last_terms

@@ -11,7 +11,8 @@ from bierlib.data import DatasetNotFoundError, Omniglot, data_root
 
 from .conftest import REPO, SHARED_OMNIGLOT
 
-spec = importlib.util.spec_from_file_location("fetch_omniglot", REPO / "data_scripts" / "fetch_omniglot.py")
+spec = importlib.util.spec_from_file_location("fetch_omniglot",
+                                              REPO / "data_scripts" / "fetch_omniglot.py")
 fetch_omniglot = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(fetch_omniglot)
 
@@ -33,9 +34,11 @@ def fake_mirror(tmp_path, monkeypatch):
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     sums = {"images_background_small1.zip": make_zip(mirror / "images_background_small1.zip",
-                                                     "images_background_small1", {"A": 2, "Greek": 1}),
+                                                     "images_background_small1",
+                                                     {"A": 2, "Greek": 1}),
             "images_background_small2.zip": make_zip(mirror / "images_background_small2.zip",
-                                                     "images_background_small2", {"Greek": 1, "B": 3})}
+                                                     "images_background_small2",
+                                                     {"Greek": 1, "B": 3})}
     monkeypatch.setattr(fetch_omniglot, "FILES", sums)
     monkeypatch.setattr(fetch_omniglot, "EXPECTED", {"alphabets": 3, "characters": 6, "images": 12})
     return mirror
@@ -72,7 +75,8 @@ def test_missing_mirror_file_and_incomplete_folder(fake_mirror, tmp_path):
 
 
 def test_main_reports_errors_with_exit_code(fake_mirror, tmp_path, capsys):
-    assert fetch_omniglot.main(["--root", str(tmp_path / "d"), "--mirror", str(tmp_path / "none")]) == 1
+    assert fetch_omniglot.main(["--root", str(tmp_path / "d"),
+                                "--mirror", str(tmp_path / "none")]) == 1
     assert "error:" in capsys.readouterr().err
     assert fetch_omniglot.main(["--root", str(tmp_path / "d"), "--mirror", str(fake_mirror)]) == 0
 
@@ -95,7 +99,8 @@ def test_dataset_split_is_class_disjoint(fake_omniglot):
     image, target = train[4]
     assert image.dtype == torch.float32 and 0 <= image.min() and image.max() <= 1 and target == 1
     assert len(Omniglot(fake_omniglot, "all")) == 48
-    # strokes are bright: the fabricated images are mostly white paper, so mostly dark after inversion
+    # strokes are bright: the fabricated images are mostly white paper, so mostly dark after
+    # inversion
     assert train.images.float().mean() < 128
 
 

@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from pytorch_metric_learning import losses as pml_losses
 from pytorch_metric_learning.miners import distance_weighted_miner
 
-from bierlib.divide import (ClusterBatchSampler, ClusteredDataset, cluster_statistics, match_clusters, stage_starts, train_divide_and_conquer)
+from bierlib.divide import (ClusterBatchSampler, ClusteredDataset, cluster_statistics,
+                            match_clusters, stage_starts, train_divide_and_conquer)
 from bierlib.losses.divide import FINETUNE, DivideAndConquerLoss
 from bierlib.losses.margin import (MarginLoss, distance_weight_probabilities,
                                    distance_weighted_triplets, margin_loss)
@@ -29,7 +30,8 @@ def naive_probabilities(x, y, cutoff=0.5, far=1.4):
         logs = {j: 0.0 for j in negatives}  # uniform when no negative is near
         for j in near:
             d = max(float(torch.linalg.vector_norm(x[i] - x[j])), cutoff)
-            logs[j] = -((dim - 2) * math.log(d) + (dim - 3) / 2 * math.log(max(1 - d * d / 4, 1e-8)))
+            logs[j] = -((dim - 2) * math.log(d)
+                        + (dim - 3) / 2 * math.log(max(1 - d * d / 4, 1e-8)))
         if near:
             logs = {j: logs[j] for j in near}
         if logs:
@@ -118,7 +120,8 @@ def test_margin_loss_matches_loop_and_pml(margin, beta):
     n = torch.tensor([next(j for j in itertools.chain(range(i + 1, 12), range(12)) if y[j] != y[i])
                       for i in a.tolist()])
     got = margin_loss(x, y, margin, beta, triplets=(a, p, n))
-    assert torch.allclose(got, torch.tensor(naive_margin(x, y, (a, p, n), margin, beta), dtype=got.dtype))
+    assert torch.allclose(got, torch.tensor(naive_margin(x, y, (a, p, n), margin, beta),
+                                            dtype=got.dtype))
     xf = x.float().requires_grad_()
     ref = pml_losses.MarginLoss(margin=margin, beta=beta)(xf, y, indices_tuple=(a, p, n))
     ours_x = x.float().requires_grad_()
@@ -226,8 +229,8 @@ def _run(folder, epochs, k=2):
     config = TrainConfig(epochs=epochs, steps_per_epoch=3, classes_per_batch=3, images_per_class=2,
                          clustering=False, lr=1e-2)
     return train_divide_and_conquer(net, _toy(), _toy(4, seed=1), config, DivideAndConquerLoss(k),
-                                    recluster_every=2, finetune_epoch=min(4, epochs), checkpoint_dir=folder,
-                                    progress=False)
+                                    recluster_every=2, finetune_epoch=min(4, epochs),
+                                    checkpoint_dir=folder, progress=False)
 
 
 def test_schedule_runs_and_resumes_exactly(tmp_path):
@@ -236,7 +239,8 @@ def test_schedule_runs_and_resumes_exactly(tmp_path):
     assert (full.clusterings[-1]["clusters"] == FINETUNE).all()
     assert set(full.clusterings[0]["clusters"].tolist()) <= {0, 1}
     assert [r["epoch"] for r in full.history.records] == list(range(6))
-    for kill_at in (10, 4):  # killed in epoch 4 (second stage), then, resumed, in epoch 5 (fine-tuning)
+    # killed in epoch 4 (second stage), then, resumed, in epoch 5 (fine-tuning)
+    for kill_at in (10, 4):
         calls = []
 
         def dying_margin_loss(*args, **kwargs):

@@ -22,7 +22,8 @@ def brute_force(x, y, ks):
     d.fill_diagonal_(float("inf"))
     order = d.argsort(dim=1)[:, :-1].numpy()  # query last (inf): dropped
     y = y.numpy()
-    out = {f"recall@{k}": np.mean([(y[order[i, :k]] == y[i]).any() for i in range(len(y))]) for k in ks}
+    out = {f"recall@{k}": np.mean([(y[order[i, :k]] == y[i]).any() for i in range(len(y))])
+           for k in ks}
     rp, ap = [], []
     for i in range(len(y)):
         r = (y == y[i]).sum() - 1
@@ -111,7 +112,8 @@ def test_correlation_matrix():
     assert np.allclose(corr[:4, :4], want, atol=1e-5)
     assert corr[4, :4].tolist() == [0, 0, 0, 0] and corr[4, 4] == 1
     off = np.abs(corr[~np.eye(5, dtype=bool)]).mean()
-    assert mean_abs_correlation(torch.tensor(x, dtype=torch.float32)) == pytest.approx(off, abs=1e-6)
+    assert mean_abs_correlation(torch.tensor(x, dtype=torch.float32)) == pytest.approx(off,
+                                                                                       abs=1e-6)
 
 
 def test_bad_input():

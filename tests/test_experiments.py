@@ -44,7 +44,8 @@ def test_every_setting_is_in_the_identity_and_the_name():
     assert len(names) == len(changed) + 1
     assert base.name.startswith("bier-quick-seed0-")
     resolved = ExperimentConfig("abier", lambda_div=0.5).resolved()
-    assert resolved["lambda_div"] == 0.5 and resolved["epochs"] == 12 and resolved["shrinkage"] == 0.06
+    assert (resolved["lambda_div"] == 0.5 and resolved["epochs"] == 12
+            and resolved["shrinkage"] == 0.06)
 
 
 def test_build_uses_the_options():
@@ -68,7 +69,8 @@ def test_a_run_is_trained_once_then_loaded(fake_omniglot, monkeypatch, tmp_path)
     config = ExperimentConfig("contrastive", **TINY)
     first = run_experiment(config, progress=False)
     assert first.run_dir == tmp_path / "runs" / config.name
-    assert {p.name for p in first.run_dir.iterdir()} == {"config.yaml", "checkpoint", "metrics.json"}
+    assert ({p.name for p in first.run_dir.iterdir()}
+            == {"config.yaml", "checkpoint", "metrics.json"})
     before = _files(first.run_dir)
     calls = []
     monkeypatch.setattr("bierlib.training._train_epoch",
@@ -80,7 +82,8 @@ def test_a_run_is_trained_once_then_loaded(fake_omniglot, monkeypatch, tmp_path)
     assert other.name != config.name  # a changed option is another run, never the old one
 
 
-def test_a_folder_of_another_configuration_is_refused_untouched(fake_omniglot, monkeypatch, tmp_path):
+def test_a_folder_of_another_configuration_is_refused_untouched(fake_omniglot, monkeypatch,
+                                                                tmp_path):
     monkeypatch.setenv("BIERLIB_DATA", str(fake_omniglot))
     folder = tmp_path / "run"
     run_experiment(ExperimentConfig("contrastive", **TINY), run_dir=folder, progress=False)
@@ -91,8 +94,8 @@ def test_a_folder_of_another_configuration_is_refused_untouched(fake_omniglot, m
     assert _files(folder) == before
 
 
-def test_a_checkpoint_of_another_configuration_is_refused_with_the_fields(fake_omniglot, monkeypatch,
-                                                                          tmp_path):
+def test_a_checkpoint_of_another_configuration_is_refused_with_the_fields(fake_omniglot,
+                                                                          monkeypatch, tmp_path):
     monkeypatch.setenv("BIERLIB_DATA", str(fake_omniglot))
     a = ExperimentConfig("contrastive", **TINY)
     result = run_experiment(a, run_dir=tmp_path / "a", progress=False)
@@ -118,4 +121,5 @@ def test_divide_and_conquer_runs_through_the_same_path(fake_omniglot, monkeypatc
     assert result.model.sizes == (32, 32) and not result.model.training
     again = run_experiment(config, runs_dir=tmp_path, progress=False)
     assert again.history["recall@1"] == result.history["recall@1"]
-    assert torch.equal(again.extras["clusterings"][0]["clusters"], result.extras["clusterings"][0]["clusters"])
+    assert torch.equal(again.extras["clusterings"][0]["clusters"],
+                       result.extras["clusterings"][0]["clusters"])

@@ -20,7 +20,10 @@ def logsumexp(values):
 def naive_lifted(x, y, alpha=1.0, normalize=False):
     """Song et al. 2016, eq. (4), one positive pair at a time (stable log-sum-exp)."""
     x = F.normalize(x, dim=1) if normalize else x
-    d = lambda i, j: float(torch.linalg.vector_norm(x[i] - x[j]))
+
+    def d(i, j):
+        return float(torch.linalg.vector_norm(x[i] - x[j]))
+
     terms = []
     for i, j in itertools.combinations(range(len(x)), 2):
         if y[i] != y[j]:
@@ -33,7 +36,10 @@ def naive_lifted(x, y, alpha=1.0, normalize=False):
 
 def naive_generalized(x, y, neg_margin=1.0, pos_margin=0.0):
     x = F.normalize(x, dim=1)
-    d = lambda i, j: float(torch.linalg.vector_norm(x[i] - x[j]))
+
+    def d(i, j):
+        return float(torch.linalg.vector_norm(x[i] - x[j]))
+
     terms = []
     for i in range(len(x)):
         pos = [d(i, p) - pos_margin for p in range(len(x)) if p != i and y[p] == y[i]]
@@ -52,7 +58,8 @@ def test_matches_paper_loop(normalize, seed, classes):
 
 
 def test_ties_and_duplicates():
-    x = torch.tensor([[0.0, 0.0], [0.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    x = torch.tensor([[0.0, 0.0], [0.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]],
+                     dtype=torch.float64)
     y = torch.tensor([0, 0, 1, 1, 2])
     x.requires_grad_()
     got = lifted_structured_loss(x, y)

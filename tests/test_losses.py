@@ -21,17 +21,28 @@ def naive_contrastive(x, y, margin, form, pos_margin=0.0):
         else:
             neg.append(max(margin - d, 0) ** 2 if form == "hadsell" else max(margin - d, 0))
     if form == "hadsell":
-        mean = lambda v: sum(v) / len(v) if v else 0.0
+        def mean(v):
+            return sum(v) / len(v) if v else 0.0
+
         return 0.5 * (mean(pos) + mean(neg))
-    nz = lambda v: [t for t in v if t > 0]
-    mean_nz = lambda v: sum(nz(v)) / len(nz(v)) if nz(v) else 0.0
+
+    def nz(v):
+        return [t for t in v if t > 0]
+
+    def mean_nz(v):
+        return sum(nz(v)) / len(nz(v)) if nz(v) else 0.0
+
     return mean_nz(pos) + mean_nz(neg)
 
 
 def naive_triplet(x, y, margin, reduction):
     x = F.normalize(x, dim=1)
-    d = lambda i, j: torch.linalg.vector_norm(x[i] - x[j])
-    terms = [max(d(a, p) - d(a, n) + margin, 0) for a, p, n in itertools.permutations(range(len(x)), 3)
+
+    def d(i, j):
+        return torch.linalg.vector_norm(x[i] - x[j])
+
+    terms = [max(d(a, p) - d(a, n) + margin, 0)
+             for a, p, n in itertools.permutations(range(len(x)), 3)
              if y[a] == y[p] and y[a] != y[n]]
     if reduction == "nonzero":
         terms = [t for t in terms if t > 0]
@@ -51,7 +62,8 @@ def test_contrastive_matches_loop(form, margin, pos_margin):
 def test_triplet_matches_loop(margin, reduction):
     x, y = random_batch(b=10, classes=3)
     got = triplet_loss(x, y, margin, reduction)
-    assert torch.allclose(got, torch.as_tensor(naive_triplet(x, y, margin, reduction), dtype=got.dtype))
+    assert torch.allclose(got, torch.as_tensor(naive_triplet(x, y, margin, reduction),
+                                               dtype=got.dtype))
 
 
 def test_pairwise_distances_against_cdist():
@@ -107,8 +119,8 @@ def test_no_valid_pairs_gives_zero_with_gradient(loss, labels):
         assert value.item() == 0.0  # no pair at all (or, for triplets, no triplet)
     elif isinstance(loss, ContrastiveLoss):  # the missing term contributes exactly zero
         y = torch.tensor(labels)
-        assert torch.allclose(value, torch.as_tensor(naive_contrastive(x.detach(), y, 1.0, loss.form),
-                                                     dtype=value.dtype))
+        assert torch.allclose(value, torch.as_tensor(
+            naive_contrastive(x.detach(), y, 1.0, loss.form), dtype=value.dtype))
 
 
 def test_identical_embeddings_have_finite_gradient():

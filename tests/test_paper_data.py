@@ -164,7 +164,8 @@ def test_sop_fetch_and_classes(tmp_path, monkeypatch, capsys):
 
 
 def test_zip_with_escaping_member_and_non_archive(tmp_path, monkeypatch, capsys):
-    path = make_zip(tmp_path / "Stanford_Online_Products.zip", {"/etc/evil": b"x", "a/../../evil": b"y"})
+    path = make_zip(tmp_path / "Stanford_Online_Products.zip",
+                    {"/etc/evil": b"x", "a/../../evil": b"y"})
     monkeypatch.setattr(fetch_sop, "MD5", md5(path))
     assert fetch_sop.main(["--root", str(tmp_path / "d"), "--archive", str(path)]) == 1
     assert "refusing archive member" in capsys.readouterr().err
@@ -178,7 +179,8 @@ def test_zip_with_escaping_member_and_non_archive(tmp_path, monkeypatch, capsys)
 
 def test_inshop_partition_and_query_gallery(tmp_path, capsys):
     images, lines = {}, []
-    for item, status in ((1, "train"), (2, "train"), (3, "query"), (3, "gallery"), (4, "query"), (4, "gallery")):
+    for item, status in ((1, "train"), (2, "train"), (3, "query"), (3, "gallery"), (4, "query"),
+                         (4, "gallery")):
         for k in range(2):
             rel = f"img/WOMEN/Dresses/id_{item:08d}/{k:02d}_{status}.jpg"
             images[rel] = jpeg(item * 7 + k)
@@ -187,14 +189,16 @@ def test_inshop_partition_and_query_gallery(tmp_path, capsys):
     partition = tmp_path / "list_eval_partition.txt"
     partition.write_text(f"{len(lines)}\nimage_name item_id evaluation_status\n" + "\n".join(lines))
     root = tmp_path / "d"
-    assert fetch_inshop.main(["--root", str(root), "--archive", str(archive), "--archive", str(partition)]) == 0
+    assert fetch_inshop.main(["--root", str(root), "--archive", str(archive),
+                              "--archive", str(partition)]) == 0
     assert "query: 2 classes, 4 images; gallery: 2 classes, 4 images" in capsys.readouterr().out
     query, gallery = InShop(root, "query"), InShop(root, "gallery")
     assert query.targets.tolist() == gallery.targets.tolist() == [3, 3, 4, 4]
     assert len(InShop(root, "train")) == 4
     q, yq = torch.tensor([[1.0, 0], [0, 1]]), [3, 4]
     g, yg = torch.tensor([[1.0, 0.05], [1, 0.3], [0, 1]]), [4, 3, 3]
-    assert query_gallery_recall(q, yq, g, yg, ks=(1, 2, 3)) == {"recall@1": 0.0, "recall@2": 0.5, "recall@3": 1.0}
+    assert query_gallery_recall(q, yq, g, yg, ks=(1, 2, 3)) == {"recall@1": 0.0, "recall@2": 0.5,
+                                                                "recall@3": 1.0}
     with pytest.raises(ValueError, match=r"\[1, G = 3\]"):
         query_gallery_recall(q, yq, g, yg, ks=(4,))
 
@@ -217,16 +221,22 @@ def test_cars_both_layouts(tmp_path, layout, capsys):
     if layout == "original":
         names = [f"car_ims/{i:06d}.jpg" for i in range(1, 7)]
         make_tar(mirror / "car_ims.tgz", {n: jpeg(i) for i, n in enumerate(names)})
-        _mat(mirror / "cars_annos.mat", {"relative_im_path": names, "class": classes, "test": [0, 1, 0, 1, 0, 1]})
+        _mat(mirror / "cars_annos.mat",
+             {"relative_im_path": names, "class": classes, "test": [0, 1, 0, 1, 0, 1]})
     else:
-        train, test = ["00001.jpg", "00002.jpg", "00003.jpg"], ["00001.jpg", "00002.jpg", "00003.jpg"]
-        make_tar(mirror / "cars_train.tgz", {f"cars_train/{n}": jpeg(i) for i, n in enumerate(train)})
-        make_tar(mirror / "cars_test.tgz", {f"cars_test/{n}": jpeg(9 + i) for i, n in enumerate(test)})
+        train, test = (["00001.jpg", "00002.jpg", "00003.jpg"],
+                       ["00001.jpg", "00002.jpg", "00003.jpg"])
+        make_tar(mirror / "cars_train.tgz",
+                 {f"cars_train/{n}": jpeg(i) for i, n in enumerate(train)})
+        make_tar(mirror / "cars_test.tgz",
+                 {f"cars_test/{n}": jpeg(9 + i) for i, n in enumerate(test)})
         _mat(tmp_path / "cars_train_annos.mat", {"fname": train, "class": classes[:3]})
-        make_tar(mirror / "car_devkit.tgz", {"devkit/cars_train_annos.mat": (tmp_path / "cars_train_annos.mat").read_bytes()})
+        make_tar(mirror / "car_devkit.tgz",
+                 {"devkit/cars_train_annos.mat": (tmp_path / "cars_train_annos.mat").read_bytes()})
         _mat(mirror / "cars_test_annos_withlabels.mat", {"fname": test, "class": classes[3:]})
     root = tmp_path / "d"
-    assert fetch_cars196.main(["--root", str(root), "--mirror", str(mirror)]) == 0, capsys.readouterr().err
+    assert fetch_cars196.main(["--root", str(root), "--mirror", str(mirror)]) == 0, \
+        capsys.readouterr().err
     assert "train: 2 classes, 3 images; test: 2 classes, 3 images" in capsys.readouterr().out
     assert sorted(Cars196(root, "test").targets.tolist()) == [99, 99, 196]
 

@@ -42,7 +42,8 @@ def test_correlation_and_history_plots():
     ax = plot_correlation(X, title="t")
     assert "mean |corr|" in ax.get_title() and ax.images[0].get_array().shape == (6, 6)
     assert len(plot_correlation(X, blocks=(2, 4)).lines) == 2  # one boundary, drawn both ways
-    history = History([{"epoch": 0, "recall@1": 0.1, "nmi": 0.2}, {"epoch": 1, "recall@1": 0.3, "nmi": 0.4}])
+    history = History([{"epoch": 0, "recall@1": 0.1, "nmi": 0.2},
+                       {"epoch": 1, "recall@1": 0.3, "nmi": 0.4}])
     ax = plot_history(history)
     assert [list(line.get_ydata()) for line in ax.lines] == [[0.1, 0.3], [0.2, 0.4]]
     plt.close("all")
@@ -57,7 +58,8 @@ def test_retrieval_explorer_builds():
 
 
 def test_results_table():
-    table = results_table({"a": {"recall@1": 0.5}, "b": {"recall@1": [0.4, 0.6]}}, ["recall@1", "nmi"])
+    table = results_table({"a": {"recall@1": 0.5}, "b": {"recall@1": [0.4, 0.6]}},
+                          ["recall@1", "nmi"])
     assert table.splitlines()[2] == "| a | 0.500 | - |"
     assert "0.500 ± 0.141" in table.splitlines()[3]
     with pytest.raises(ValueError, match="empty"):
@@ -98,9 +100,11 @@ def test_view_switcher_draws_each_option():
 
 def test_learner_recall_bars():
     from bierlib.plotting import plot_learner_recall
-    ax = plot_learner_recall({"a": [[0.1, 0.2, 0.3], [0.2, 0.3, 0.4]], "b": [[0.3, 0.3, 0.5]]}, (4, 4))
+    ax = plot_learner_recall({"a": [[0.1, 0.2, 0.3], [0.2, 0.3, 0.4]], "b": [[0.3, 0.3, 0.5]]},
+                             (4, 4))
     heights = [p.get_height() for p in ax.patches]
-    assert heights[:3] == pytest.approx([0.15, 0.25, 0.35]) and heights[3:] == pytest.approx([0.3, 0.3, 0.5])
+    assert (heights[:3] == pytest.approx([0.15, 0.25, 0.35])
+            and heights[3:] == pytest.approx([0.3, 0.3, 0.5]))
     with pytest.raises(ValueError, match="expected 3 values per seed"):
         plot_learner_recall({"a": [[0.1, 0.2]]}, (4, 4))
     plt.close("all")

@@ -12,11 +12,12 @@ STUDENT = REPO / "student"
 
 
 def test_code_solutions_become_stubs_and_checks_stay():
-    source = ("def f(x):\n    ### BEGIN SOLUTION\n    y = x + 1\n    return y\n    ### END SOLUTION\n\n"
-              "check(f)\n")
+    source = ("def f(x):\n    ### BEGIN SOLUTION\n    y = x + 1\n    return y\n"
+              "    ### END SOLUTION\n\ncheck(f)\n")
     out = student_source(source, "code")
     assert "y = x + 1" not in out and "SOLUTION" not in out
-    assert out.startswith("def f(x):\n    raise NotImplementedError(") and out.endswith("\n\ncheck(f)\n")
+    assert (out.startswith("def f(x):\n    raise NotImplementedError(")
+            and out.endswith("\n\ncheck(f)\n"))
     assert student_source("x = 1\n", "code") == "x = 1\n"
 
 

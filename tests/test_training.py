@@ -20,7 +20,8 @@ def toy_split(classes, per_class=8, size=16, seed=0):
             img[0, r * 4:r * 4 + 4, col * 4:col * 4 + 4] = 255
             images.append(img)
             targets.append(t)
-    return ImageTensorDataset(torch.stack(images).to(torch.uint8), targets, [str(c) for c in classes])
+    return ImageTensorDataset(torch.stack(images).to(torch.uint8), targets,
+                              [str(c) for c in classes])
 
 
 TRAIN, TEST = toy_split(range(8)), toy_split(range(8, 16), seed=1)
@@ -89,7 +90,8 @@ def test_finished_run_is_loaded_not_retrained_and_can_be_extended(tmp_path):
 
 
 def test_checkpoint_with_other_config_is_refused(tmp_path):
-    train(fresh_model(), ContrastiveLoss(), TRAIN, TEST, CONFIG, checkpoint_dir=tmp_path, progress=False)
+    train(fresh_model(), ContrastiveLoss(), TRAIN, TEST, CONFIG, checkpoint_dir=tmp_path,
+          progress=False)
     other = TrainConfig(**{**CONFIG.__dict__, "lr": 1e-2})
     with pytest.raises(ValueError, match="different configuration.*'lr'"):
         train(fresh_model(), ContrastiveLoss(), TRAIN, TEST, other, checkpoint_dir=tmp_path,
@@ -97,7 +99,8 @@ def test_checkpoint_with_other_config_is_refused(tmp_path):
 
 
 def test_checkpoint_of_another_architecture_is_refused(tmp_path):
-    train(fresh_model(), ContrastiveLoss(), TRAIN, TEST, CONFIG, checkpoint_dir=tmp_path, progress=False)
+    train(fresh_model(), ContrastiveLoss(), TRAIN, TEST, CONFIG, checkpoint_dir=tmp_path,
+          progress=False)
     with pytest.raises(ValueError, match="another shape"):
         train(SmallConvNet(embedding_dim=8, width=4), ContrastiveLoss(), TRAIN, TEST, CONFIG,
               checkpoint_dir=tmp_path, progress=False)
@@ -123,8 +126,8 @@ def test_bad_config_and_data():
     with pytest.raises(ValueError, match="lr"):
         TrainConfig(lr=-1)
     with pytest.raises(ValueError, match="non-empty dataset with a `targets` attribute"):
-        train(fresh_model(), ContrastiveLoss(), torch.utils.data.TensorDataset(torch.zeros(3)), TEST,
-              CONFIG, progress=False)
+        train(fresh_model(), ContrastiveLoss(), torch.utils.data.TensorDataset(torch.zeros(3)),
+              TEST, CONFIG, progress=False)
     with pytest.raises(ValueError, match="uint8"):
         ImageTensorDataset(torch.zeros(2, 1, 4, 4), [0, 1], ["a", "b"])
 
@@ -138,5 +141,6 @@ def test_diverged_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_pat
         return loss * float("nan") if len(calls) > 6 else loss  # diverges in epoch 2
 
     with pytest.raises(FloatingPointError, match="epoch 2.*epoch 1 is kept"):
-        train(fresh_model(), diverging, TRAIN, TEST, CONFIG, checkpoint_dir=tmp_path, progress=False)
+        train(fresh_model(), diverging, TRAIN, TEST, CONFIG, checkpoint_dir=tmp_path,
+              progress=False)
     assert torch.load(tmp_path / "last.pt", weights_only=True)["epoch"] == 1

@@ -27,8 +27,8 @@ def _fixed_batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _close(a, b) -> bool:
-    return torch.allclose(torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64),
-                          rtol=1e-5, atol=1e-8)
+    return torch.allclose(torch.as_tensor(a, dtype=torch.float64),
+                          torch.as_tensor(b, dtype=torch.float64), rtol=1e-5, atol=1e-8)
 
 
 def _check_loss(fn, args: tuple, reference: Callable, name: str,
@@ -53,7 +53,8 @@ def _check_loss(fn, args: tuple, reference: Callable, name: str,
                                 "avoid .detach(), .item() or NumPy inside the loss")
         print(f"correct: {got_value.item():.6f} matches bierlib's {name}")
         return
-    for value, message in [(-want, "the sign is wrong: a loss must grow as the embedding gets worse"),
+    for value, message in [(-want, "the sign is wrong: a loss must grow as the embedding gets "
+                                   "worse"),
                            *diagnoses]:
         if _close(got_value, value):
             raise ExerciseError(message)
@@ -71,8 +72,8 @@ def check_contrastive_loss(fn) -> None:
                                                     "term carries a factor 1/2"),
                     (contrastive_loss(e, y, 1e-9), "the margin seems to be missing: negatives "
                                                    "count only while closer than the margin"),
-                    (contrastive_loss(e, y, m, normalize=False), "the embeddings were not "
-                                                                 "L2-normalised before taking distances"),
+                    (contrastive_loss(e, y, m, normalize=False),
+                     "the embeddings were not L2-normalised before taking distances"),
                 ],
                 "Check that each term is averaged over its own pairs, that a point is not paired "
                 "with itself, and that the negative term is max(0, margin - d)^2")

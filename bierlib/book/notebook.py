@@ -7,6 +7,7 @@ fetches the chapter's data when it is missing.
 """
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -19,11 +20,10 @@ from ..utils import select_device
 
 REPOSITORY = "https://github.com/bierlib/metric-learning-book"
 
-# Minutes to execute each chapter from a clean kernel on the quick profile, measured in
-# the CI book build of 2026-11-23 on the project's 2-core CPU machine (myst-nb's "Executed
-# notebook in" lines); chapters 4 and 6 reuse the checkpoints of 3 and 1-5 that ran before.
-QUICK_CPU_MINUTES = {"01_contrastive": 1.8, "02_lifted": 5.5, "03_bier": 3.5, "04_abier": 3.1,
-                     "05_divide_and_conquer": 6.1, "06_comparison": 0.5, "07_reproducing": 0.2}
+#: Seconds each chapter took to execute on the quick profile in a book build from clean on the
+#: project's 2-core CPU machine, as ``python benchmarks/book_time.py --json`` wrote them from
+#: that build's own execution records (chapters later in the book load the runs of earlier ones).
+CHAPTER_TIMES = Path(__file__).with_name("chapter_times.json")
 FETCH_SCRIPTS = {"omniglot": "fetch_omniglot.py", "cub200": "fetch_cub200.py",
                  "cars196": "fetch_cars196.py", "sop": "fetch_sop.py", "inshop": "fetch_inshop.py"}
 
@@ -32,27 +32,39 @@ def in_colab() -> bool:
     return "google.colab" in sys.modules
 
 
+def measured_seconds(chapter: str) -> float | None:
+    """The chapter's measured execution time on the quick profile (see :data:`CHAPTER_TIMES`)."""
+    if not CHAPTER_TIMES.is_file():
+        return None
+    rows = json.loads(CHAPTER_TIMES.read_text())["chapters"]
+    return next((r["seconds"] for r in rows if r["docname"] == f"book/{chapter}"), None)
+
+
 def expected_time(chapter: str, profile_name: str, device: torch.device) -> str:
     """A sentence on how long ``chapter`` takes on ``device`` with this profile."""
     if profile_name == "quick":
-        minutes = QUICK_CPU_MINUTES.get(chapter)
-        if minutes is None:
+        seconds = measured_seconds(chapter)
+        if seconds is None:
             return "no run time has been measured for this chapter"
-        measured = f"about {minutes:g} min on a 2-core CPU, measured in the CI book build"
+        measured = (f"about {seconds / 60:.1f} min on a 2-core CPU, measured in a book build "
+                    "from clean (allow twice that on a slower machine)")
         return measured if device.type == "cpu" else f"{measured}; not measured on {device.type}"
     return ("not measured yet: the paper profile fine-tunes ImageNet backbones on a GPU; "
-            "benchmarks/paper_throughput.py measures its speed (no paper-profile time has been measured yet)")
+            "benchmarks/paper_throughput.py measures its speed (no paper-profile time has "
+            "been measured yet)")
 
 
 def _fetch(dataset: str) -> None:
     here = Path.cwd().resolve()
-    scripts = next((p / "data_scripts" for p in (here, *here.parents) if (p / "data_scripts").is_dir()), None)
+    scripts = next((p / "data_scripts" for p in (here, *here.parents)
+                    if (p / "data_scripts").is_dir()), None)
     if scripts is None:
         raise DatasetNotFoundError(f"data_scripts/ not found above {here}; clone {REPOSITORY}")
     subprocess.run([sys.executable, str(scripts / FETCH_SCRIPTS[dataset])], check=True)
 
 
-def chapter_setup(chapter: str, profile_name: str, fetch_missing: bool | None = None) -> torch.device:
+def chapter_setup(chapter: str, profile_name: str,
+                  fetch_missing: bool | None = None) -> torch.device:
     """Print the profile, device and expected time of ``chapter``; return the device.
 
     Raises RuntimeError for a profile that needs a GPU when none is present. With
@@ -61,17 +73,18 @@ def chapter_setup(chapter: str, profile_name: str, fetch_missing: bool | None = 
     profile = get_profile(profile_name)
     device = select_device()
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type.upper()
-    print(f"chapter {chapter} | profile {profile.name} ({profile.dataset}, {profile.model}) | device: {name}")
+    print(f"chapter {chapter} | profile {profile.name} ({profile.dataset}, {profile.model}) | "
+          f"device: {name}")
     if profile.needs_gpu and device.type != "cuda":
         raise RuntimeError(
-            f"the {profile.name!r} profile needs a CUDA GPU and this machine has none: it would run "
-            "for days on a CPU. On Colab choose Runtime > Change runtime type > GPU and run again; "
-            "elsewhere set PROFILE = 'quick'")
+            f"the {profile.name!r} profile needs a CUDA GPU and this machine has none: it would "
+            "run for days on a CPU. On Colab choose Runtime > Change runtime type > GPU and run "
+            "again; elsewhere set PROFILE = 'quick'")
     if device.type == "cpu" and in_colab():
         print("(the quick profile runs on a CPU; for the paper profile choose Runtime > Change "
               "runtime type > GPU)")
     print(f"expected run time: {expected_time(chapter, profile.name, device)}; a finished training "
-          "run is loaded from its checkpoint instead of retrained")
+          "run is loaded from its run folder instead of retrained")
     if fetch_missing if fetch_missing is not None else in_colab():
         try:
             load_datasets(profile)

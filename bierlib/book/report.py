@@ -42,17 +42,22 @@ def paper_runs(results_dir) -> dict[str, list[dict]]:
     for path in sorted(Path(results_dir).glob("*/metrics.json")):
         data = json.loads(path.read_text())
         if not isinstance(data.get("final"), dict) or "name" not in data:
-            raise ValueError(f"{path} is not a metrics file of python -m bierlib.cli (no final/name)")
+            raise ValueError(f"{path} is not a metrics file of python -m bierlib.cli "
+                             "(no final/name)")
         runs.setdefault(data["name"], []).append(data)
     return runs
 
 
 def paper_runs_table(config_names: Sequence[str], runs: Mapping[str, list[dict]],
-                     columns: Sequence[str] = ("recall@1", "recall@2", "recall@4", "recall@8", "nmi")) -> str:
-    """One row per configuration: mean ± std of the final metrics over its runs, or "not yet run"."""
+                     columns: Sequence[str] = ("recall@1", "recall@2", "recall@4", "recall@8",
+                                               "nmi")) -> str:
+    """One row per configuration: mean ± std of the final metrics over its runs, or "not yet
+    run"."""
     rows = {}
     for name in config_names:
         done = runs.get(name, [])
-        label = f"`{name}` ({len(done)} run{'s' * (len(done) != 1)})" if done else f"`{name}` (not yet run)"
-        rows[label] = {c: [d["final"][c] for d in done if d["final"].get(c) is not None] or None for c in columns}
+        label = (f"`{name}` ({len(done)} run{'s' * (len(done) != 1)})" if done
+                 else f"`{name}` (not yet run)")
+        rows[label] = {c: [d["final"][c] for d in done if d["final"].get(c) is not None] or None
+                       for c in columns}
     return results_table(rows, columns)

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import nbformat
 
-SOLUTION_CODE = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION\n?", re.M | re.S)
+SOLUTION_CODE = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION\n?",
+                           re.M | re.S)
 SOLUTION_TEXT = re.compile(r"^(`{3,}|:{3,})\{solution\}[^\n]*\n.*?^\1[ \t]*$\n?", re.M | re.S)
 STUB = ('{indent}raise NotImplementedError("exercise: complete this part (the text above says '
         'what it should do), then run the cell and the check after it")\n')
@@ -62,8 +63,9 @@ def generate(book: Path) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    root = Path(__file__).resolve().parents[1]
-    parser = argparse.ArgumentParser(prog="python -m bierlib.book.student", description=__doc__.split("\n\n")[0])
+    root = Path(__file__).resolve().parents[2]
+    parser = argparse.ArgumentParser(prog="python -m bierlib.book.student",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--book", type=Path, default=root / "book")
     parser.add_argument("--out", type=Path, default=root / "student")
     parser.add_argument("--check", action="store_true", help="only check that --out is current")
@@ -71,10 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     wanted = generate(args.book)
     stale = sorted(name for name, text in wanted.items()
                    if not (args.out / name).is_file() or (args.out / name).read_text() != text)
-    extra = sorted(p.name for p in args.out.glob("*.ipynb") if p.name not in wanted) if args.out.is_dir() else []
+    extra = (sorted(p.name for p in args.out.glob("*.ipynb") if p.name not in wanted)
+             if args.out.is_dir() else [])
     if args.check:
         if stale or extra:
-            print(f"student version out of date: {stale + extra}; run python -m bierlib.book.student", file=sys.stderr)
+            print(f"student version out of date: {stale + extra}; "
+                  "run python -m bierlib.book.student", file=sys.stderr)
             return 1
         print(f"student version current ({len(wanted)} notebooks)")
         return 0

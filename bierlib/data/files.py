@@ -35,7 +35,8 @@ def paper_transforms(train: bool, size: int = 224, resize: int = 256):
     """Resize the short side to ``resize``; random ``size`` crop and horizontal flip for
     training, centre crop for testing; ImageNet normalisation."""
     crop = [T.RandomCrop(size), T.RandomHorizontalFlip()] if train else [T.CenterCrop(size)]
-    return T.Compose([T.Resize(resize), *crop, T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+    return T.Compose([T.Resize(resize), *crop, T.ToTensor(),
+                      T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
 
 class IndexedImageDataset(Dataset):
@@ -54,15 +55,19 @@ class IndexedImageDataset(Dataset):
         if not (base / "COMPLETE.json").is_file() or not index.is_file():
             raise DatasetNotFoundError(
                 f"{type(self).__name__} is not in {base}. Fetch it with: python data_scripts/"
-                f"{self.script} --root {data_root(root)} (see the script's --help for --archive/--mirror)")
+                f"{self.script} --root {data_root(root)} "
+                "(see the script's --help for --archive/--mirror)")
         with open(index, newline="") as f:
-            rows = [r for r in csv.DictReader(f) if self.split_of(int(r["class"]), r["subset"]) == split]
+            rows = [r for r in csv.DictReader(f)
+                    if self.split_of(int(r["class"]), r["subset"]) == split]
         if not rows:
-            raise DatasetNotFoundError(f"{index} lists no image of split {split!r}; fetch the dataset again")
+            raise DatasetNotFoundError(f"{index} lists no image of split {split!r}; "
+                                       "fetch the dataset again")
         self.base, self.split = base, split
         self.paths = [r["path"] for r in rows]
         self.targets = torch.tensor([int(r["class"]) for r in rows])
-        self.transform = transform if transform is not None else paper_transforms(split == "train", image_size)
+        self.transform = (transform if transform is not None
+                          else paper_transforms(split == "train", image_size))
         self.draft_size = round(image_size * 256 / 224)  # what Resize(256) needs for a 224 crop
 
     @staticmethod
@@ -90,7 +95,8 @@ class IndexedImageDataset(Dataset):
         return int(self.targets.unique().numel())
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.split}: {len(self)} images, {self.num_classes} classes)"
+        return (f"{type(self).__name__}({self.split}: {len(self)} images, "
+                f"{self.num_classes} classes)")
 
 
 class CUB200(IndexedImageDataset):

@@ -1,7 +1,8 @@
 """BIER's loss: binomial deviance over M learners with online-gradient-boosting pair weights
 (Opitz et al., ICCV 2017 / TPAMI 2018), plus A-BIER's optional diversity term.
 
-See :mod:`bierlib.boosting` for the method and the model side (:class:`EnsembleEmbedder`).
+See :mod:`bierlib.boosting` for the method and the model side
+(:class:`~bierlib.boosting.EnsembleEmbedder`).
 """
 from __future__ import annotations
 
@@ -40,9 +41,9 @@ class BIERLoss(nn.Module):
 
     Call as ``loss(embeddings, labels)`` with embeddings (B, D) = the concatenated
     learners. With ``diversity`` set (``"adversarial"`` for A-BIER or ``"activation"``),
-    the model must be an :class:`EnsembleEmbedder` with ``diversity_outputs=True``: it
-    passes ``detached_outputs`` (the learners computed from detached backbone
-    features) and ``embedding_weight`` to the loss.
+    the model must be an :class:`~bierlib.boosting.EnsembleEmbedder` with
+    ``diversity_outputs=True``: it passes ``detached_outputs`` (the learners computed from
+    detached backbone features) and ``embedding_weight`` to the loss.
 
     Args:
         sizes: learner sizes, e.g. (96, 160, 256).
@@ -63,9 +64,11 @@ class BIERLoss(nn.Module):
         super().__init__()
         self.sizes = check_learner_sizes(sizes)
         if diversity not in (None, "adversarial", "activation"):
-            raise ValueError(f"diversity must be None, 'adversarial' or 'activation', found {diversity!r}")
+            raise ValueError(f"diversity must be None, 'adversarial' or 'activation', "
+                             f"found {diversity!r}")
         if lambda_div < 0 or shrinkage <= 0:
-            raise ValueError(f"need lambda_div >= 0 and shrinkage > 0, found {lambda_div}, {shrinkage}")
+            raise ValueError(f"need lambda_div >= 0 and shrinkage > 0, "
+                             f"found {lambda_div}, {shrinkage}")
         self.shrinkage, self.alpha, self.beta, self.C = shrinkage, alpha, beta, C
         self.diversity, self.lambda_div, self.lambda_w = diversity, lambda_div, lambda_w
         self.adversary = (AdversarialDiversity(self.sizes, hidden, lambda_w)
@@ -94,13 +97,16 @@ class BIERLoss(nn.Module):
             loss = loss + self.lambda_div * div
         return loss
 
-    def diversity_term(self, outputs: Sequence[torch.Tensor], embedding_weight: torch.Tensor) -> torch.Tensor:
+    def diversity_term(self, outputs: Sequence[torch.Tensor],
+                       embedding_weight: torch.Tensor) -> torch.Tensor:
         """The diversity term before scaling by ``lambda_div``, including the embedding layer's
         unit-norm penalty (per input unit for adversarial, per output unit for activation,
         as in the official code)."""
         if self.diversity == "adversarial":
-            return self.adversary(outputs) + self.lambda_w * unit_norm_penalty(embedding_weight, dim=0)
-        return activation_diversity(outputs) + self.lambda_w * unit_norm_penalty(embedding_weight, dim=1)
+            return (self.adversary(outputs)
+                    + self.lambda_w * unit_norm_penalty(embedding_weight, dim=0))
+        return (activation_diversity(outputs)
+                + self.lambda_w * unit_norm_penalty(embedding_weight, dim=1))
 
     def extra_repr(self) -> str:
         return (f"sizes={self.sizes}, shrinkage={self.shrinkage}, diversity={self.diversity!r}, "

@@ -70,8 +70,10 @@ class ContrastiveLoss(nn.Module):
                  normalize: bool = True):
         super().__init__()
         if form not in ("hadsell", "pml") or margin <= 0:
-            raise ValueError(f"need form 'hadsell' or 'pml' and margin > 0, found {form!r}, {margin}")
-        self.margin, self.form, self.pos_margin, self.normalize = margin, form, pos_margin, normalize
+            raise ValueError(f"need form 'hadsell' or 'pml' and margin > 0, "
+                             f"found {form!r}, {margin}")
+        self.margin, self.form = margin, form
+        self.pos_margin, self.normalize = pos_margin, normalize
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return contrastive_loss(embeddings, labels, self.margin, self.form, self.pos_margin,

@@ -31,7 +31,8 @@ class DivideAndConquerLoss(nn.Module):
             k = int(cluster[0])
             if (cluster != k).any() or not FINETUNE <= k < self.num_learners:
                 raise ValueError(f"a batch must come from one cluster in [0, {self.num_learners}) "
-                                 f"(or {FINETUNE} for fine-tuning), found ids {cluster.unique().tolist()}")
+                                 f"(or {FINETUNE} for fine-tuning), "
+                                 f"found ids {cluster.unique().tolist()}")
             if k != FINETUNE:
                 embeddings = split_learners(embeddings, self.slice_sizes(embeddings.shape[1]))[k]
         return margin_loss(F.normalize(embeddings, dim=1), labels, self.margin, self.beta,
@@ -39,7 +40,8 @@ class DivideAndConquerLoss(nn.Module):
 
     def slice_sizes(self, dim: int) -> list[int]:
         if dim % self.num_learners:
-            raise ValueError(f"the embedding size {dim} is not divisible by K = {self.num_learners}")
+            raise ValueError(f"the embedding size {dim} is not divisible by "
+                             f"K = {self.num_learners}")
         return [dim // self.num_learners] * self.num_learners
 
     def extra_repr(self) -> str:

@@ -45,7 +45,8 @@ def _masked_logsumexp(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def lifted_structured_loss(embeddings: torch.Tensor, labels: torch.Tensor, margin: float = 1.0,
                            normalize: bool = False) -> torch.Tensor:
-    """Lifted structured loss of a batch (Song et al. 2016, eq. 4): embeddings (B, D), labels (B,) -> scalar.
+    """Lifted structured loss of a batch (Song et al. 2016, eq. 4): embeddings (B, D),
+    labels (B,) -> scalar.
 
     Args:
         margin: alpha of the paper.
@@ -65,7 +66,8 @@ def lifted_structured_loss(embeddings: torch.Tensor, labels: torch.Tensor, margi
 
 def generalized_lifted_loss(embeddings: torch.Tensor, labels: torch.Tensor, neg_margin: float = 1.0,
                             pos_margin: float = 0.0, normalize: bool = True) -> torch.Tensor:
-    """Generalised lifted structured loss (Hermans et al. 2017): embeddings (B, D), labels (B,) -> scalar."""
+    """Generalised lifted structured loss (Hermans et al. 2017): embeddings (B, D),
+    labels (B,) -> scalar."""
     embeddings, labels = check_batch(embeddings, labels)
     pos, neg = pair_masks(labels)  # (B, B)
     anchors = pos.any(dim=1) & neg.any(dim=1)  # (B,)

@@ -1,4 +1,5 @@
-"""Margin loss with distance-weighted negative sampling (Wu, Manmatha, Smola & Krähenbühl, ICCV 2017).
+"""Margin loss with distance-weighted negative sampling (Wu, Manmatha, Smola & Krähenbühl,
+ICCV 2017).
 
 On L2-normalised embeddings with Euclidean distance d, for a triplet (a, p, n)::
 
@@ -36,7 +37,8 @@ from ..utils import check_batch
 from .pairs import maybe_normalize, pair_masks, pairwise_distances
 
 
-def distance_weight_probabilities(embeddings: torch.Tensor, labels: torch.Tensor, cutoff: float = 0.5,
+def distance_weight_probabilities(embeddings: torch.Tensor, labels: torch.Tensor,
+                                  cutoff: float = 0.5,
                                   nonzero_loss_cutoff: float = 1.4) -> torch.Tensor:
     """(B, B) row-stochastic matrix: the probability that anchor i draws negative j.
 
@@ -48,7 +50,8 @@ def distance_weight_probabilities(embeddings: torch.Tensor, labels: torch.Tensor
     if dim < 3:
         raise ValueError(f"distance-weighted sampling needs D >= 3 dimensions, found D = {dim}")
     if not 0 < cutoff < nonzero_loss_cutoff:
-        raise ValueError(f"need 0 < cutoff < nonzero_loss_cutoff, found {cutoff}, {nonzero_loss_cutoff}")
+        raise ValueError(f"need 0 < cutoff < nonzero_loss_cutoff, "
+                         f"found {cutoff}, {nonzero_loss_cutoff}")
     dist = pairwise_distances(embeddings.detach()).clamp_min(cutoff)  # (B, B)
     log_q = ((dim - 2) * dist.log()
              + (dim - 3) / 2 * (1 - dist.pow(2) / 4).clamp_min(1e-8).log())  # log density, (B, B)
@@ -65,7 +68,8 @@ def distance_weight_probabilities(embeddings: torch.Tensor, labels: torch.Tensor
 
 
 def distance_weighted_triplets(embeddings: torch.Tensor, labels: torch.Tensor, cutoff: float = 0.5,
-                               nonzero_loss_cutoff: float = 1.4, generator: torch.Generator | None = None
+                               nonzero_loss_cutoff: float = 1.4,
+                               generator: torch.Generator | None = None
                                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Index tensors (anchor, positive, negative), each (T,): every ordered positive pair of the
     batch with one negative drawn by :func:`distance_weight_probabilities`. ``embeddings`` must
@@ -80,7 +84,8 @@ def distance_weighted_triplets(embeddings: torch.Tensor, labels: torch.Tensor, c
     return anchor, positive, negative
 
 
-def margin_loss(embeddings: torch.Tensor, labels: torch.Tensor, margin: float = 0.2, beta: float = 1.2,
+def margin_loss(embeddings: torch.Tensor, labels: torch.Tensor, margin: float = 0.2,
+                beta: float = 1.2,
                 triplets: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
                 normalize: bool = True, cutoff: float = 0.5, nonzero_loss_cutoff: float = 1.4,
                 generator: torch.Generator | None = None) -> torch.Tensor:

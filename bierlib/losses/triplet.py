@@ -1,4 +1,5 @@
-"""Triplet margin loss over every valid triplet of a batch (Weinberger & Saul 2009; Schroff et al. 2015).
+"""Triplet margin loss over every valid triplet of a batch (Weinberger & Saul 2009; Schroff et
+al. 2015).
 
 For every anchor a, positive p (same class, p != a) and negative n (other class)::
 
@@ -46,7 +47,8 @@ def triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor, margin: float =
 class TripletLoss(nn.Module):
     """Module form of :func:`triplet_loss`; call as ``loss(embeddings, labels)``."""
 
-    def __init__(self, margin: float = 0.2, reduction: Reduction = "nonzero", normalize: bool = True):
+    def __init__(self, margin: float = 0.2, reduction: Reduction = "nonzero",
+                 normalize: bool = True):
         super().__init__()
         if margin < 0:
             raise ValueError(f"margin must be >= 0, found {margin}")
