@@ -19,6 +19,10 @@ class ExerciseError(AssertionError):
     """The reader's answer is not right yet; the message says what looks wrong."""
 
 
+class ExerciseCrash(ExerciseError):
+    """The reader's function raised an exception (named in the message) instead of answering."""
+
+
 def _fixed_batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     embeddings = torch.randn(12, 5, generator=g, dtype=torch.float64)
@@ -37,8 +41,10 @@ def _check_loss(fn, args: tuple, reference: Callable, name: str,
     x = embeddings.clone().requires_grad_(True)
     try:
         got = fn(x, labels, *args)
+    except NotImplementedError:  # the exercise is not done yet: say so, not "it crashed"
+        raise
     except Exception as err:  # report the reader's crash in words, with its cause attached
-        raise ExerciseError(f"your function raised {type(err).__name__}: {err}") from err
+        raise ExerciseCrash(f"your function raised {type(err).__name__}: {err}") from err
     if not isinstance(got, torch.Tensor) or got.ndim != 0:
         shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
         raise ExerciseError(f"expected a scalar tensor (shape ()), found {shape}; "

@@ -18,7 +18,28 @@ from ..data import DatasetNotFoundError
 from ..profiles import get_profile, load_datasets
 from ..utils import select_device
 
-REPOSITORY = "https://github.com/bierlib/metric-learning-book"
+#: Every chapter's first code cell, written by ``python -m bierlib.book.student`` from
+#: ``_config.yml``'s ``repository.url`` (the one place the book's address is spelled).
+SETUP_CELL = """\
+# Setup. On Colab: install bierlib from the book's repository (Colab's torch and numpy
+# are kept) and fetch the data. Everywhere: the device and the expected run time.
+# (Written from _config.yml's repository.url by python -m bierlib.book.student.)
+import sys
+
+if "google.colab" in sys.modules:
+    import os
+    import subprocess
+
+    REPOSITORY = "{url}"
+    REPO_DIR = "/content/" + REPOSITORY.rstrip("/").rsplit("/", 1)[-1]
+    if not os.path.isdir(REPO_DIR):
+        subprocess.run(["git", "clone", "--depth", "1", REPOSITORY, REPO_DIR], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", REPO_DIR], check=True)
+    os.chdir(f"{{REPO_DIR}}/book")
+
+from bierlib.book.notebook import chapter_setup
+
+device = chapter_setup("{chapter}", PROFILE)"""
 
 #: Seconds each chapter took to execute on the quick profile in a book build from clean on the
 #: project's 2-core CPU machine, as ``python benchmarks/book_time.py --json`` wrote them from
@@ -26,6 +47,36 @@ REPOSITORY = "https://github.com/bierlib/metric-learning-book"
 CHAPTER_TIMES = Path(__file__).with_name("chapter_times.json")
 FETCH_SCRIPTS = {"omniglot": "fetch_omniglot.py", "cub200": "fetch_cub200.py",
                  "cars196": "fetch_cars196.py", "sop": "fetch_sop.py", "inshop": "fetch_inshop.py"}
+
+
+def book_config(start: Path | None = None) -> Path | None:
+    """The book's ``_config.yml``: in the source tree this module belongs to, else in the working
+    folder or one of its parents (an installed ``bierlib`` run from a clone); None if neither."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (Path(__file__).resolve().parents[2], here, *here.parents):
+        if (folder / "_config.yml").is_file() and (folder / "book").is_dir():
+            return folder / "_config.yml"
+    return None
+
+
+def repository_url(config: Path | None = None) -> str:
+    """The book's repository address: ``repository.url`` of ``_config.yml``."""
+    import yaml
+
+    config = config or book_config()
+    if config is None:
+        raise FileNotFoundError("the book's _config.yml was not found (it names the repository); "
+                                "run this from a clone of the book's repository")
+    url = (yaml.safe_load(config.read_text()).get("repository") or {}).get("url")
+    if not url:
+        raise ValueError(f"{config} has no repository.url; set it to the address of the "
+                         "repository the book is published from")
+    return url
+
+
+def setup_cell(chapter: str, url: str) -> str:
+    """The first code cell of ``chapter`` for the book published from ``url``."""
+    return SETUP_CELL.format(url=url, chapter=chapter)
 
 
 def in_colab() -> bool:
@@ -59,7 +110,9 @@ def _fetch(dataset: str) -> None:
     scripts = next((p / "data_scripts" for p in (here, *here.parents)
                     if (p / "data_scripts").is_dir()), None)
     if scripts is None:
-        raise DatasetNotFoundError(f"data_scripts/ not found above {here}; clone {REPOSITORY}")
+        config = book_config(here)
+        where = repository_url(config) if config else "the book's repository"
+        raise DatasetNotFoundError(f"data_scripts/ not found above {here}; clone {where}")
     subprocess.run([sys.executable, str(scripts / FETCH_SCRIPTS[dataset])], check=True)
 
 

@@ -5,6 +5,11 @@
     python -m bierlib.book.student            # writes student/<chapter>.ipynb
     python -m bierlib.book.student --check    # fails if student/ is not current
 
+It first writes each chapter's setup cell (its first code cell, which on Colab clones the
+book's repository) from ``_config.yml``'s ``repository.url``, the one place the address
+is spelled (see :data:`bierlib.book.notebook.SETUP_CELL`); ``--check`` fails when a
+setup cell does not match it either.
+
 Two conventions in the chapters make this possible:
 
 * in a code cell, the lines between ``### BEGIN SOLUTION`` and ``### END SOLUTION``
@@ -21,11 +26,14 @@ unfinished exercise, which stops it with a ``NotImplementedError`` naming the ex
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from pathlib import Path
 
 import nbformat
+
+from .notebook import book_config, repository_url, setup_cell
 
 SOLUTION_CODE = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION\n?",
                            re.M | re.S)
@@ -62,6 +70,21 @@ def generate(book: Path) -> dict[str, str]:
             for path in chapters}
 
 
+def setup_cells(book: Path, url: str) -> dict[Path, str]:
+    """``{chapter path: its JSON with the setup cell for url}`` for the chapters whose setup
+    cell (the code cell that calls ``chapter_setup``) is not current."""
+    stale = {}
+    for path in sorted(book.glob("[0-9][0-9]_*.ipynb")):
+        notebook = json.loads(path.read_text())
+        cells = [c for c in notebook["cells"] if c["cell_type"] == "code"
+                 and "import chapter_setup" in "".join(c["source"])]
+        wanted = setup_cell(path.stem, url)
+        if len(cells) == 1 and "".join(cells[0]["source"]) != wanted:
+            cells[0]["source"] = wanted.splitlines(keepends=True)
+            stale[path] = json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"
+    return stale
+
+
 def main(argv: list[str] | None = None) -> int:
     root = Path(__file__).resolve().parents[2]
     parser = argparse.ArgumentParser(prog="python -m bierlib.book.student",
@@ -70,6 +93,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=root / "student")
     parser.add_argument("--check", action="store_true", help="only check that --out is current")
     args = parser.parse_args(argv)
+    url = repository_url(book_config(args.book))
+    outdated_setup = setup_cells(args.book, url)
+    if args.check and outdated_setup:
+        print(f"setup cells not written from _config.yml's repository.url ({url}): "
+              f"{sorted(p.name for p in outdated_setup)}; run python -m bierlib.book.student",
+              file=sys.stderr)
+        return 1
+    for path, text in outdated_setup.items():
+        path.write_text(text)
     wanted = generate(args.book)
     stale = sorted(name for name, text in wanted.items()
                    if not (args.out / name).is_file() or (args.out / name).read_text() != text)
