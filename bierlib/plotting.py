@@ -71,7 +71,8 @@ def plot_embedding_2d(points, labels, ax=None, images=None, n_thumbnails: int = 
     if points.ndim != 2 or points.shape[1] != 2:
         raise ValueError(f"points must have shape (N, 2), found {points.shape}")
     ax = _axes(ax)
-    ax.scatter(points[:, 0], points[:, 1], c=labels % 20, cmap=cmap, s=6, alpha=0.8, linewidths=0)
+    ax.scatter(points[:, 0], points[:, 1], c=labels % 20, cmap=cmap, vmin=0, vmax=19, s=6,
+               alpha=0.8, linewidths=0)  # class c always gets colour c % 20 of the map
     if images is not None and n_thumbnails > 0:
         rng = np.random.default_rng(seed)
         for i in rng.choice(len(points), size=min(n_thumbnails, len(points)), replace=False):

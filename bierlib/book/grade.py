@@ -163,7 +163,9 @@ def summary(grades: Sequence[Grade]) -> str:
     columns = [max(len(e), len("not attempted")) for e in exercises]
     lines = [f"{'student':<{width}}  " + "  ".join(f"{e:<{w}}" for e, w in zip(exercises, columns))]
     for s in students:
-        cells = ([f"{'invalid: ' + invalid[s]}"] if s in invalid else
+        reason = invalid.get(s, "")
+        reason = reason if len(reason) <= 60 else reason[:57] + "..."  # the CSV has all of it
+        cells = ([f"invalid: {reason}"] if s in invalid else
                  [f"{status.get((s, e), '-'):<{w}}" for e, w in zip(exercises, columns)])
         lines.append(f"{s:<{width}}  " + "  ".join(cells))
     passed = [sum(status.get((s, e)) == "passed" for s in students) for e in exercises]
