@@ -39,7 +39,6 @@ from bierlib.boosting import EnsembleEmbedder
 from bierlib.data import CUB200
 from bierlib.divide import ClusteredDataset
 from bierlib.losses import DivideAndConquerLoss
-from bierlib.experiments import build
 from bierlib.sampling import PKSampler
 from bierlib.cli import load_config
 from bierlib.training import _loader, _optimizer, _to_device, grad_scaler, training_step
@@ -113,14 +112,13 @@ def main() -> None:
         for stem in args.configs:
             config = load_config(CONFIGS / f"{stem}.yaml",
                                  {"pretrained": False, "image_size": args.image_size})
-            plain = (dataclasses.replace(config, method=PLAIN[config.method])
-                     if config.method in PLAIN else None)
+            plain = config.with_method(PLAIN[config.method]) if config.method in PLAIN else None
             todo += [c for c in (plain, config) if c is not None and c not in todo]
         loaded = None
         for config in todo:
             p = config.resolved_profile()
-            tc = p.train_config(num_workers=args.workers)
-            pk = max(2, round(p.classes_per_batch * args.batch_scale)), p.images_per_class
+            tc = dataclasses.replace(p.train_config(config.seed), num_workers=args.workers)
+            pk = max(2, round(tc.classes_per_batch * args.batch_scale)), tc.images_per_class
             sampler = PKSampler(data.targets, *pk, num_batches=10 ** 6)
             if loaded != pk:  # the loader alone, once per batch shape
                 batches = iter(_loader(data, args.workers, device, batch_sampler=sampler))
@@ -129,14 +127,13 @@ def main() -> None:
                 rows.append(("loader alone", f"{pk[0]}x{pk[1]}", ips * pk[0] * pk[1],
                              float("nan"), float("nan")))
                 loaded = pk
-            model, loss = build(config)
+            model, loss = config.build()
             dataset = data
-            if loss is None:  # margin / divide and conquer: slices of one cluster's batch
-                k = config.num_learners if config.method == "divide_and_conquer" else 1
-                model = EnsembleEmbedder(model, [p.embedding_dim // k] * k)
-                loss, dataset = DivideAndConquerLoss(k), ClusteredDataset(data)
+            if isinstance(loss, DivideAndConquerLoss):  # slices of one cluster's batch
+                model = EnsembleEmbedder(model, loss.slice_sizes(p.embedding_dim))
+                dataset = ClusteredDataset(data)
             model.to(device).train()
-            if tc.channels_last and device.type == "cuda":
+            if tc.channels_last:
                 model.to(memory_format=torch.channels_last)
             if isinstance(loss, torch.nn.Module):
                 loss.to(device)

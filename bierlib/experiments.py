@@ -110,6 +110,13 @@ class ExperimentConfig:
                   **self.settings, **changes}
         return ExperimentConfig(**fields)
 
+    def with_method(self, method: str) -> ExperimentConfig:
+        """The same profile, training and common settings for another method, whose own
+        options take their defaults (e.g. BIER's single-embedding baseline)."""
+        keep = set(PROFILE_FIELDS) | set(TRAIN_FIELDS) | set(COMMON_OPTIONS)
+        return ExperimentConfig(method, self.profile, self.seed,
+                                **{k: v for k, v in self.settings.items() if k in keep})
+
     @classmethod
     def from_mapping(cls, values: dict) -> ExperimentConfig:
         """From a flat mapping (a YAML file's): ``method`` plus any settings."""

@@ -48,6 +48,12 @@ def test_every_setting_is_in_the_identity_and_the_name():
             and resolved["shrinkage"] == 0.06)
 
 
+def test_with_method_keeps_the_setup_and_drops_the_other_options():
+    bier = ExperimentConfig("bier", seed=2, epochs=3, shrinkage=0.2, frozen_batchnorm=True)
+    plain = bier.with_method("binomial")
+    assert plain == ExperimentConfig("binomial", seed=2, epochs=3, frozen_batchnorm=True)
+
+
 def test_build_uses_the_options():
     model, loss = ExperimentConfig("contrastive", form="hadsell", margin=1.4).build()
     assert isinstance(loss, ContrastiveLoss) and loss.margin == 1.4

@@ -67,8 +67,7 @@ def test_results_table():
 
 
 def test_profiles():
-    quick = get_profile("quick", epochs=3)
-    config = quick.train_config(seed=2, lr=0.1)
+    config = get_profile("quick", epochs=3, lr=0.1).train_config(seed=2)
     assert (config.epochs, config.seed, config.lr, config.classes_per_batch) == (3, 2, 0.1, 32)
     assert get_profile("paper").needs_gpu and get_profile("paper").model == "googlenet"
     with pytest.raises(ValueError, match="profile must be one of"):
