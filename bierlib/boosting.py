@@ -21,7 +21,7 @@ next ones, which specialise on the pairs the ensemble still gets wrong. The loss
 is the mean over learners. At test time each learner is normalised, scaled by
 d_m / D and concatenated (:func:`ensemble_embedding`).
 The loss itself (boosting weights, boosted binomial deviance, diversity terms) is
-:class:`bierlib.losses.BIERLoss`; this module holds the model side.
+:class:`bierlib.losses.bier.BIERLoss`; this module holds the model side.
 """
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ method                  model and loss (options)                                
 ======================  ========================================================  =======
 ``contrastive``         contrastive loss (``margin`` 1, ``form`` "pml")           1, 2
 ``triplet``             triplet loss over all valid triplets (``margin`` 0.2)     2
-``lifted``              lifted structured loss on the raw embedding (``margin`` 1)  2
+``lifted``              lifted structured loss, raw embedding (``margin`` 1)      2
 ``binomial``            one embedding, binomial deviance (BIER with M = 1)        3
 ``bier``                learners 96:160:256 of D, boosted binomial deviance       3
 ``abier``               BIER + adversarial diversity (``lambda_div``, ...)        4
@@ -75,6 +75,16 @@ COMMON_OPTIONS = {"frozen_batchnorm": False}  # backbones only
 SPEED_ONLY = tuple(set(NOT_IDENTITY) - {"epochs"})
 
 
+def _as_default_type(value, default):
+    """Lists as tuples; a whole number given for a float option as a float (1 -> 1.0), so that
+    equal settings give equal identities."""
+    if isinstance(value, list):
+        return tuple(value)
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
 def _identity(resolved: dict, checkpoint_format) -> dict:
     return {**{k: v for k, v in resolved.items() if k not in SPEED_ONLY},
             "checkpoint_format": checkpoint_format}
@@ -100,7 +110,7 @@ class ExperimentConfig:
                              f"its options {sorted(options)}, profile fields "
                              f"{list(PROFILE_FIELDS)} and training fields {list(TRAIN_FIELDS)}")
         self.method, self.profile, self.seed = method, profile, seed
-        self.settings = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
+        self.settings = {k: _as_default_type(v, options.get(k)) for k, v in settings.items()}
         self.options = {**options, **{k: v for k, v in self.settings.items() if k in options}}
         self.build_loss()  # validates the profile, its overrides and the options now
 
@@ -143,7 +153,7 @@ class ExperimentConfig:
 
     @property
     def name(self) -> str:
-        """The run folder's name: readable, plus a short hash of :meth:`identity`."""
+        """The run folder's name, readable, with a short hash of :meth:`identity` at the end."""
         digest = hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()
         return f"{self.method}-{self.profile}-seed{self.seed}-{digest[:8]}"
 
@@ -177,7 +187,7 @@ class ExperimentConfig:
         return loss
 
     def build(self) -> tuple[nn.Module, nn.Module]:
-        """The (model, loss) of this run, the model's initial weights seeded by :attr:`seed`.
+        """The (model, loss) of this run, the model's initial weights seeded by ``seed``.
         Divide and conquer's model is the network, which
         :func:`~bierlib.divide.train_divide_and_conquer` wraps into slices."""
         p, loss = self.resolved_profile(), self.build_loss()

@@ -36,7 +36,7 @@ class Profile:
     train: TrainConfig  # how a model of this profile is trained (seed: the run's)
 
     def train_config(self, seed: int = 0) -> TrainConfig:
-        """:attr:`train` with the run's ``seed``."""
+        """The profile's ``train`` configuration with the run's ``seed``."""
         return dataclasses.replace(self.train, seed=seed)
 
 
@@ -54,8 +54,8 @@ PROFILES = {
                           images_per_class=2, lr=1e-5, embedding_lr_multiplier=10.0,
                           weight_decay=2e-4, eval_ks=(1, 2, 4, 8), num_workers=8)),
 }
-#: Field names a profile override may set: the profile's own and its TrainConfig's (not the seed,
-#: which belongs to the run).
+#: The field names that a profile override may set, the profile's own and its TrainConfig's
+#: (not the seed, which belongs to the run).
 PROFILE_FIELDS = tuple(f.name for f in dataclasses.fields(Profile)
                        if f.name not in ("name", "train"))
 TRAIN_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name != "seed")

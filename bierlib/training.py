@@ -63,6 +63,8 @@ class TrainConfig:
                              f"found {self.lr}, {self.embedding_lr_multiplier}, "
                              f"{self.weight_decay}")
         self.eval_ks = tuple(int(k) for k in self.eval_ks)
+        for name in ("lr", "embedding_lr_multiplier", "weight_decay"):  # 1 and 1.0: one identity
+            setattr(self, name, float(getattr(self, name)))
 
 
 class History:

@@ -36,6 +36,8 @@ def test_profile_holds_its_train_config_and_overrides_reach_both():
 def test_every_setting_is_in_the_identity_and_the_name():
     base = ExperimentConfig("bier")
     assert base == ExperimentConfig("bier", shrinkage=0.06)  # a default, spelled out
+    assert ExperimentConfig("triplet", margin=1, lr=1).name == \
+        ExperimentConfig("triplet", margin=1.0, lr=1.0).name  # 1 and 1.0 are one setting
     assert base.name == ExperimentConfig("bier", num_workers=4).name  # speed only
     changed = [base.replace(shrinkage=0.5), base.replace(seed=1), base.replace(epochs=24),
                base.replace(embedding_dim=128), base.replace(learner_fractions=(0.5, 0.5)),
