@@ -14,7 +14,7 @@ def test_quick_profile_prints_device_and_measured_time(capsys, fake_omniglot, mo
     assert isinstance(device, torch.device) and "profile quick" in out
     seconds = measured_seconds("02_lifted")
     assert seconds is not None, "bierlib/book/chapter_times.json has no time for 02_lifted"
-    assert (f"about {seconds / 60:.1f} min on a 2-core CPU, measured in a book build" in out
+    assert (f"about {seconds / 60:.1f} min on a 2-core CPU, measured from clean" in out
             or device.type != "cpu")
 
 

@@ -97,8 +97,8 @@ def expected_time(chapter: str, profile_name: str, device: torch.device) -> str:
         seconds = measured_seconds(chapter)
         if seconds is None:
             return "no run time has been measured for this chapter"
-        measured = (f"about {seconds / 60:.1f} min on a 2-core CPU, measured in a book build "
-                    "from clean (allow twice that on a slower machine)")
+        measured = (f"about {seconds / 60:.1f} min on a 2-core CPU, measured from clean "
+                    "(allow 2x on a slower machine)")
         return measured if device.type == "cpu" else f"{measured}; not measured on {device.type}"
     return ("not measured yet: the paper profile fine-tunes ImageNet backbones on a GPU; "
             "benchmarks/paper_throughput.py measures its speed (no paper-profile time has "
@@ -136,8 +136,8 @@ def chapter_setup(chapter: str, profile_name: str,
     if device.type == "cpu" and in_colab():
         print("(the quick profile runs on a CPU; for the paper profile choose Runtime > Change "
               "runtime type > GPU)")
-    print(f"expected run time: {expected_time(chapter, profile.name, device)}; a finished training "
-          "run is loaded from its run folder instead of retrained")
+    print(f"expected run time: {expected_time(chapter, profile.name, device)}")
+    print("(a finished training run is loaded from its run folder instead of retrained)")
     if fetch_missing if fetch_missing is not None else in_colab():
         try:
             load_datasets(profile)
