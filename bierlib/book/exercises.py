@@ -57,7 +57,7 @@ def _check_loss(fn, args: tuple, reference: Callable, name: str,
         if x.grad is None or not torch.isfinite(x.grad).all():
             raise ExerciseError("the value is right but no finite gradient reaches the embeddings; "
                                 "avoid .detach(), .item() or NumPy inside the loss")
-        print(f"correct: {got_value.item():.6f} matches bierlib's {name}")
+        print(f"correct: {got_value.item():.6f} matches bierlib's {name} on the check's own batch")
         return
     for value, message in [(-want, "the sign is wrong: a loss must grow as the embedding gets "
                                    "worse"),
