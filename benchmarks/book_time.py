@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pickle
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from bierlib.utils import atomic_write
 
 
 def load_exec_data(pickle_path: Path) -> dict[str, dict]:
@@ -33,19 +33,6 @@ def load_exec_data(pickle_path: Path) -> dict[str, dict]:
     metadata = getattr(env, "nb_metadata", {}) or {}
     return {doc: data["exec_data"] for doc, data in sorted(metadata.items())
             if data.get("exec_data") and data["exec_data"].get("runtime") is not None}
-
-
-def write_json_atomically(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,10 +75,11 @@ def main(argv: list[str] | None = None) -> int:
           f"recorded by myst-nb; {len(rows)} notebook(s){span})")
 
     if args.json:
-        write_json_atomically(args.json, {
-            "source": str(pickle_path), "chapters": rows, "total_seconds": total,
-            "chapter_budget": args.chapter_budget, "book_budget": args.book_budget,
-            "book_status": book_status})
+        payload = {"source": str(pickle_path), "chapters": rows, "total_seconds": total,
+                   "chapter_budget": args.chapter_budget, "book_budget": args.book_budget,
+                   "book_status": book_status}
+        atomic_write(args.json, lambda f: f.write(json.dumps(payload, indent=2) + "\n"),
+                     binary=False)
     return 0
 
 

@@ -40,6 +40,8 @@ from pathlib import Path
 
 import nbformat
 
+from ..utils import atomic_write
+
 EXERCISE_TAG = "exercise:"
 CHECK_FAILURES = ("ExerciseError", "AssertionError")
 
@@ -145,12 +147,12 @@ def notebooks(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def write_csv(grades: Sequence[Grade], path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
+    def write(f):
         writer = csv.writer(f)
-        writer.writerow([f.name for f in dataclasses.fields(Grade)])
+        writer.writerow([field.name for field in dataclasses.fields(Grade)])
         writer.writerows(dataclasses.astuple(g) for g in grades)
-    tmp.replace(path)
+
+    atomic_write(path, write, binary=False)
 
 
 def summary(grades: Sequence[Grade]) -> str:
