@@ -296,7 +296,8 @@ def _write_metrics(result: ExperimentResult, device: torch.device, label: str) -
     env = {"torch": torch.__version__, "python": platform.python_version(),
            "device": torch.cuda.get_device_name() if device.type == "cuda" else str(device)}
     metrics = {"name": label, "run": result.config.name, "config": result.config.resolved(),
-               "final": result.history.final, "records": result.history.records,
+               "final": result.history.final, "best": result.history.best,
+               "records": result.history.records,
                "environment": env}
     atomic_write(path, lambda f: json.dump(_plain(metrics), f, indent=1), binary=False)
 

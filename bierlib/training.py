@@ -91,6 +91,12 @@ class History:
         """The last record."""
         return self.records[-1]
 
+    @property
+    def best(self) -> dict:
+        """The record with the highest Recall@1. It is picked on the classes it is measured on,
+        so it is optimistic: tables say whether they show it or :attr:`final`."""
+        return max(self.records, key=lambda r: r.get("recall@1", float("-inf")))
+
     def __repr__(self) -> str:
         return f"History({len(self.records)} records, final={self.final if self.records else None})"
 

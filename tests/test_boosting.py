@@ -176,7 +176,8 @@ def test_activation_diversity_matches_definition():
 
 
 def test_ensemble_embedder_modes_and_training():
-    model = EnsembleEmbedder(SmallConvNet(embedding_dim=8, width=8), (3, 5), diversity_outputs=True)
+    model = EnsembleEmbedder(SmallConvNet(embedding_dim=8, widths=(8, 8, 16)), (3, 5),
+                             diversity_outputs=True)
     images = TRAIN[0][0][None].repeat(4, 1, 1, 1)
     embeddings, extras = model.train()(images)
     assert embeddings.shape == (4, 8) and [o.shape[1] for o in extras["detached_outputs"]] == [3, 5]
@@ -187,7 +188,7 @@ def test_ensemble_embedder_modes_and_training():
     from bierlib.training import train
     for diversity in ("adversarial", "activation"):
         torch.manual_seed(0)
-        model = EnsembleEmbedder(SmallConvNet(embedding_dim=8, width=8), (3, 5),
+        model = EnsembleEmbedder(SmallConvNet(embedding_dim=8, widths=(8, 8, 16)), (3, 5),
                                  diversity_outputs=True)
         loss = BIERLoss((3, 5), diversity=diversity, lambda_div=1e-3, hidden=16)
         history = train(model, loss, TRAIN, TEST, CONFIG, progress=False)
@@ -195,7 +196,7 @@ def test_ensemble_embedder_modes_and_training():
 
 
 def test_detached_outputs_do_not_reach_the_backbone():
-    net = SmallConvNet(embedding_dim=8, width=8)
+    net = SmallConvNet(embedding_dim=8, widths=(8, 8, 16))
     model = EnsembleEmbedder(net, (4, 4), diversity_outputs=True).train()
     _, extras = model(TRAIN[0][0][None].repeat(2, 1, 1, 1))
     sum(o.sum() for o in extras["detached_outputs"]).backward()

@@ -225,7 +225,7 @@ def _toy(n_classes=8, per_class=6, seed=0):
 
 def _run(folder, epochs, k=2):
     torch.manual_seed(0)
-    net = SmallConvNet(8, width=4)
+    net = SmallConvNet(8, widths=(4, 4, 8))
     config = TrainConfig(epochs=epochs, steps_per_epoch=3, classes_per_batch=3, images_per_class=2,
                          clustering=False, lr=1e-2)
     return train_divide_and_conquer(net, _toy(), _toy(4, seed=1), config, DivideAndConquerLoss(k),

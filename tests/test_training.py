@@ -31,7 +31,7 @@ CONFIG = TrainConfig(epochs=3, steps_per_epoch=4, classes_per_batch=4, images_pe
 
 def fresh_model():
     torch.manual_seed(0)
-    return SmallConvNet(embedding_dim=8, width=8)
+    return SmallConvNet(embedding_dim=8, widths=(8, 8, 16))
 
 
 def test_train_records_history_and_learns():
@@ -102,7 +102,8 @@ def test_checkpoint_of_another_architecture_is_refused(tmp_path):
     train(fresh_model(), ContrastiveLoss(), TRAIN, TEST, CONFIG, checkpoint_dir=tmp_path,
           progress=False)
     with pytest.raises(ValueError, match="another shape"):
-        train(SmallConvNet(embedding_dim=8, width=4), ContrastiveLoss(), TRAIN, TEST, CONFIG,
+        train(SmallConvNet(embedding_dim=8, widths=(4, 4, 8)), ContrastiveLoss(), TRAIN, TEST,
+              CONFIG,
               checkpoint_dir=tmp_path, progress=False)
 
 
