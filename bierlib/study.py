@@ -193,6 +193,8 @@ def run_study(study: str, results: Path = RESULTS, runs_dir: Path = Path("runs/s
         keep = study == "ablation" and cell == "miniature" and config.seed == 0 \
             and config.method in HEATMAPS
         data["runs"].append(summarise(cell, result, seconds, keep))
+        print(f"{study} {len(data['runs'])}: {cell} {config.name}: final Recall@1 "
+              f"{result.history.final['recall@1']:.3f} ({seconds:.0f} s)", flush=True)
         done.add((cell, config.name))
         data["provenance"]["finished"] = _now()
         atomic_write(path, lambda f: f.write(json.dumps(data, indent=1) + "\n"), binary=False)
