@@ -123,7 +123,7 @@ def ablation_cells(tuned: dict[str, dict]) -> list[tuple[str, ExperimentConfig]]
              for m in METHODS for s in SEEDS]
     for toggle, change in TOGGLES.items():
         cells += [(toggle, ExperimentConfig(m, seed=s, **tuned[m], **LONG, **change))
-                  for m in CLAIMS["bier"] + ("abier",) for s in SEEDS]
+                  for m in CLAIMS["bier"] for s in SEEDS]
     return cells
 
 
