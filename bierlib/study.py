@@ -41,7 +41,19 @@ from .profiles import load_datasets
 from .training import embed
 from .utils import atomic_write
 
-RESULTS = Path(__file__).resolve().parent.parent / "results" / "study"
+
+
+def _results_folder() -> Path:
+    """``results/study`` of the source tree, or of the repository the working folder is in (an
+    installed bierlib run from a clone, as on Colab)."""
+    here = Path.cwd().resolve()
+    for folder in (Path(__file__).resolve().parents[1], here, *here.parents):
+        if (folder / "results" / "study").is_dir():
+            return folder / "results" / "study"
+    return Path(__file__).resolve().parents[1] / "results" / "study"
+
+
+RESULTS = _results_folder()
 #: The long regime of the studies: 2x the chapters' 240 steps (480), towards the baselines'
 #: over-fitting; evaluated every 80 steps.
 LONG = {"epochs": 24, "eval_every": 4}
@@ -125,6 +137,34 @@ def ablation_cells(tuned: dict[str, dict]) -> list[tuple[str, ExperimentConfig]]
         cells += [(toggle, ExperimentConfig(m, seed=s, **tuned[m], **LONG, **change))
                   for m in CLAIMS["bier"] for s in SEEDS]
     return cells
+
+
+def load_results(study: str, results: Path = RESULTS) -> dict:
+    """The committed results file of ``study`` ("tune" or "ablation")."""
+    path = Path(results) / f"{study}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: run `python -m bierlib.study {study}` from "
+                                "the repository root (see its --help)")
+    return json.loads(path.read_text())
+
+
+def runs_of(data: dict, cell: str | None = None, method: str | None = None) -> list[dict]:
+    """The runs of a results file in ``cell`` and of ``method`` (None: any), in seed order."""
+    runs = [r for r in data["runs"] if (cell is None or r["cell"] == cell)
+            and (method is None or r["config"]["method"] == method)]
+    return sorted(runs, key=lambda r: r["config"]["seed"])
+
+
+def value(run: dict, key: str, step: int | None = None) -> float:
+    """``key`` of a run's final record, or of its record at ``step`` (e.g. 240, the chapters'
+    length)."""
+    if step is None:
+        return run["final"][key]
+    for record in run["records"]:
+        if record["step"] == step:
+            return record[key]
+    raise KeyError(f"{run['name']} has no evaluation at step {step}; evaluated at "
+                   f"{[r['step'] for r in run['records']]}")
 
 
 def summarise(cell: str, result, seconds: float, keep_matrix: bool) -> dict:

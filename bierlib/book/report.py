@@ -61,3 +61,24 @@ def paper_runs_table(config_names: Sequence[str], runs: Mapping[str, list[dict]]
         rows[label] = {c: [d["final"][c] for d in done if d["final"].get(c) is not None] or None
                        for c in columns}
     return results_table(rows, columns)
+
+
+def study_provenance(data: Mapping) -> str:
+    """One Markdown sentence: which command computed a study's file, where and when."""
+    p, runs = data["provenance"], data["runs"]
+    seconds = sum(r["seconds"] for r in runs)
+    dates = sorted(r["finished"][:10] for r in runs)
+    when = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
+    return (f"`results/study/{data['study']}.json`: {len(runs)} runs computed by "
+            f"`{p['command']}` at commit `{p['commit']}` on {p['machine']}, {when}, "
+            f"{seconds / 60:.0f} min of training in all.")
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float]) -> str:
+    """``a - b`` over paired seeds as words: mean, spread and how many seeds agree."""
+    diff = np.asarray(a, float) - np.asarray(b, float)
+    if len(diff) < 2:
+        raise ValueError(f"a paired difference needs at least 2 seeds, found {len(diff)}")
+    agree = int((diff > 0).sum()) if diff.mean() > 0 else int((diff < 0).sum())
+    return (f"{diff.mean():+.3f} ± {diff.std(ddof=1):.3f} "
+            f"({agree} of {len(diff)} seeds {'above' if diff.mean() > 0 else 'below'})")
