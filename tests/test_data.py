@@ -111,9 +111,17 @@ def test_missing_dataset_names_the_command(tmp_path):
 
 def test_bad_arguments(fake_omniglot):
     with pytest.raises(ValueError, match="split must be one of"):
-        Omniglot(fake_omniglot, "validation")
+        Omniglot(fake_omniglot, "val")
     with pytest.raises(ValueError, match="image_size"):
         Omniglot(fake_omniglot, image_size=4)
+
+
+def test_validation_split_holds_out_a_training_alphabet(fake_omniglot):
+    tune, validation = Omniglot(fake_omniglot, "tune"), Omniglot(fake_omniglot, "validation")
+    train = Omniglot(fake_omniglot, "train")
+    assert set(tune.class_names) | set(validation.class_names) == set(train.class_names)
+    assert not set(tune.class_names) & set(validation.class_names)
+    assert {c.split("/")[0] for c in validation.class_names} == {"Sanskrit"}
 
 
 def test_data_root_default(monkeypatch, tmp_path):

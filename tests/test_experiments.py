@@ -23,7 +23,7 @@ def test_settings_are_validated_by_name():
     with pytest.raises(ValueError, match="form"):
         ExperimentConfig("contrastive", form="squared")
     with pytest.raises(ValueError, match="not divisible"):
-        ExperimentConfig("divide_and_conquer", num_learners=3)  # D = 64
+        ExperimentConfig("divide_and_conquer", num_learners=3)  # D = 128
 
 
 def test_profile_holds_its_train_config_and_overrides_reach_both():
@@ -40,7 +40,7 @@ def test_every_setting_is_in_the_identity_and_the_name():
         ExperimentConfig("triplet", margin=1.0, lr=1.0).name  # 1 and 1.0 are one setting
     assert base.name == ExperimentConfig("bier", num_workers=4).name  # speed only
     changed = [base.replace(shrinkage=0.5), base.replace(seed=1), base.replace(epochs=24),
-               base.replace(embedding_dim=128), base.replace(learner_fractions=(0.5, 0.5)),
+               base.replace(embedding_dim=64), base.replace(learner_fractions=(0.5, 0.5)),
                base.replace(method="abier"), base.replace(lr=3e-4)]
     names = {c.name for c in changed} | {base.name}
     assert len(names) == len(changed) + 1
@@ -60,7 +60,7 @@ def test_build_uses_the_options():
     model, loss = ExperimentConfig("contrastive", form="hadsell", margin=1.4).build()
     assert isinstance(loss, ContrastiveLoss) and loss.margin == 1.4
     _, loss = ExperimentConfig("bier", shrinkage=0.2, learner_fractions=(0.5, 0.5)).build()
-    assert isinstance(loss, BIERLoss) and loss.shrinkage == 0.2 and loss.sizes == (32, 32)
+    assert isinstance(loss, BIERLoss) and loss.shrinkage == 0.2 and loss.sizes == (64, 64)
     _, loss = ExperimentConfig("abier", diversity="activation").build()
     assert loss.diversity == "activation"
     _, loss = ExperimentConfig("margin").build()
@@ -126,7 +126,7 @@ def test_divide_and_conquer_runs_through_the_same_path(fake_omniglot, monkeypatc
     result = run_experiment(config, runs_dir=tmp_path, progress=False)
     assert [c["epoch"] for c in result.extras["clusterings"]] == [0, 2]
     assert "features" in result.extras["clusterings"][0]
-    assert result.model.sizes == (32, 32) and not result.model.training
+    assert result.model.sizes == (64, 64) and not result.model.training
     again = run_experiment(config, runs_dir=tmp_path, progress=False)
     assert again.history["recall@1"] == result.history["recall@1"]
     assert torch.equal(again.extras["clusterings"][0]["clusters"],
