@@ -111,10 +111,11 @@ def fourth_trial(method: str, trials: list[dict]) -> tuple[str, ExperimentConfig
                              **LONG))
 
 
-def tuned_settings(tune_file: Path = RESULTS / "tune.json") -> dict[str, dict]:
+def tuned_settings(tune_file: Path | None = None) -> dict[str, dict]:
     """Each method's winning ``lr`` (and ``margin``) from the tuning file, by final validation
-    Recall@1."""
-    if not Path(tune_file).is_file():
+    Recall@1 (default file: ``RESULTS / "tune.json"``)."""
+    tune_file = Path(tune_file) if tune_file is not None else RESULTS / "tune.json"
+    if not tune_file.is_file():
         raise FileNotFoundError(f"{tune_file} is missing: run `python -m bierlib.study tune` "
                                 "first (the ablation trains every method at its tuned settings)")
     runs = json.loads(Path(tune_file).read_text())["runs"]
@@ -139,9 +140,10 @@ def ablation_cells(tuned: dict[str, dict]) -> list[tuple[str, ExperimentConfig]]
     return cells
 
 
-def load_results(study: str, results: Path = RESULTS) -> dict:
-    """The committed results file of ``study`` ("tune" or "ablation")."""
-    path = Path(results) / f"{study}.json"
+def load_results(study: str, results: Path | None = None) -> dict:
+    """The committed results file of ``study`` ("tune" or "ablation"), from ``results``
+    (default :data:`RESULTS`)."""
+    path = Path(results if results is not None else RESULTS) / f"{study}.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: run `python -m bierlib.study {study}` from "
                                 "the repository root (see its --help)")
@@ -215,11 +217,12 @@ def _commit() -> str:
         return "unknown"
 
 
-def run_study(study: str, results: Path = RESULTS, runs_dir: Path = Path("runs/study"),
+def run_study(study: str, results: Path | None = None, runs_dir: Path = Path("runs/study"),
               progress: bool = True, command: str | None = None) -> dict:
     """Run every missing run of ``study`` ("tune" or "ablation"), rewriting its results file
     after each; return the file's content."""
-    path = Path(results) / f"{study}.json"
+    results = Path(results if results is not None else RESULTS)
+    path = results / f"{study}.json"
     data = json.loads(path.read_text()) if path.is_file() else {"study": study, "runs": []}
     done = {(r["cell"], r["name"]) for r in data["runs"]}
     data["provenance"] = {"command": command or f"python -m bierlib.study {study}",
@@ -246,22 +249,19 @@ def run_study(study: str, results: Path = RESULTS, runs_dir: Path = Path("runs/s
             trials = [r for r in data["runs"] if r["config"]["method"] == method][:3]
             run(*fourth_trial(method, trials))
     elif study == "ablation":
-        for cell, config in ablation_cells(tuned_settings(Path(results) / "tune.json")):
+        for cell, config in ablation_cells(tuned_settings(results / "tune.json")):
             run(cell, config)
     else:
         raise ValueError(f"study must be 'tune' or 'ablation', found {study!r}")
     return data
 
 
-def check(study: str, results: Path = RESULTS, index: int = 0, tolerance: float = 0.01,
+def check(study: str, results: Path | None = None, index: int = 0, tolerance: float = 0.01,
           progress: bool = False) -> dict:
     """Re-run run ``index`` of a committed study in a temporary folder; raise an
     AssertionError if its final Recall@1 or cross-learner correlation differs from the file by
     more than ``tolerance``. Returns ``{"committed": ..., "now": ...}``."""
-    path = Path(results) / f"{study}.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: run `python -m bierlib.study {study}`")
-    entry = json.loads(path.read_text())["runs"][index]
+    entry = load_results(study, results)["runs"][index]
     values = {k: v for k, v in entry["config"].items()
               if k not in ("method", "profile", "seed", "name")}
     config = ExperimentConfig(entry["config"]["method"], entry["config"]["profile"],
@@ -288,17 +288,17 @@ def main(argv=None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=("tune", "ablation", "check"))
     parser.add_argument("study", nargs="?", help="for check: the study to re-check")
-    parser.add_argument("--results", default=str(RESULTS))
+    parser.add_argument("--results", default=None, help=f"default {RESULTS}")
     parser.add_argument("--runs", default="runs/study", help="run folders (resumable)")
     parser.add_argument("--index", type=int, default=0, help="for check: which run")
     args = parser.parse_args(argv)
     if args.what == "check":
-        out = check(args.study or "ablation", Path(args.results), args.index, progress=True)
+        out = check(args.study or "ablation", args.results, args.index, progress=True)
         print(f"{out['now']['name']}: Recall@1 {out['now']['final']['recall@1']:.4f} now, "
               f"{out['committed']['final']['recall@1']:.4f} committed")
         return
     command = shlex.join(["python", "-m", "bierlib.study", *sys.argv[1:]])
-    run_study(args.what, Path(args.results), Path(args.runs), command=command)
+    run_study(args.what, args.results, Path(args.runs), command=command)
 
 
 if __name__ == "__main__":
