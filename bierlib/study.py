@@ -174,8 +174,7 @@ def summarise(cell: str, result, seconds: float, keep_matrix: bool) -> dict:
     config = result.config
     _, test = load_datasets(config.resolved_profile())
     emb, _ = embed(result.model, test)
-    sizes = (config.learner_sizes() if config.method in ("binomial", "bier", "abier")
-             else _slices(config))
+    sizes = config.learner_sizes() if config.method in ("bier", "abier") else _slices(config)
     entry = {"cell": cell, "name": config.name, "config": config.resolved(),
              "final": result.history.final, "best": result.history.best,
              "records": result.history.records,
