@@ -188,10 +188,13 @@ def summarise(cell: str, result, seconds: float, keep_matrix: bool) -> dict:
 
 
 def _slices(config: ExperimentConfig) -> tuple[int, ...]:
-    """Divide and conquer's K slices; for other single embeddings BIER's learner sizes."""
+    """The groups of dimensions whose cross-correlation a single embedding is measured on:
+    divide and conquer's K slices (its margin-loss baseline: the default K's), otherwise
+    BIER's learner sizes for the same D."""
     d = config.resolved_profile().embedding_dim
-    k = config.options.get("num_learners", 0) if config.method == "divide_and_conquer" else 0
-    if k > 1:
+    if config.method in ("margin", "divide_and_conquer"):
+        k = config.options.get("num_learners",
+                               ExperimentConfig("divide_and_conquer").options["num_learners"])
         return (d // k,) * k
     return ExperimentConfig("bier", embedding_dim=d).learner_sizes()
 
