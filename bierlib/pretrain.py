@@ -1,4 +1,4 @@
-"""Pretrain the quick profile's backbone as a classifier of font glyphs (its "ImageNet").
+"""Pretrain the quick profile's backbone as a classifier of font glyphs (its "ImageNet")::
 
     python -m bierlib.pretrain                      # the shipped weights (about 6 min on 2 cores)
     python -m bierlib.pretrain --steps 20 --out /tmp/w   # a smoke run

@@ -132,6 +132,8 @@ def tuned_settings(tune_file: Path | None = None) -> dict[str, dict]:
 
 
 def ablation_cells(tuned: dict[str, dict]) -> list[tuple[str, ExperimentConfig]]:
+    """The ablation's runs: every method at its ``tuned`` settings x ``SEEDS`` ("miniature"),
+    then BIER and its single embedding with each of ``TOGGLES``."""
     cells = [("miniature", ExperimentConfig(m, seed=s, **tuned[m], **LONG))
              for m in METHODS for s in SEEDS]
     for toggle, change in TOGGLES.items():
@@ -142,7 +144,7 @@ def ablation_cells(tuned: dict[str, dict]) -> list[tuple[str, ExperimentConfig]]
 
 def load_results(study: str, results: Path | None = None) -> dict:
     """The committed results file of ``study`` ("tune" or "ablation"), from ``results``
-    (default :data:`RESULTS`)."""
+    (default ``RESULTS``)."""
     path = Path(results if results is not None else RESULTS) / f"{study}.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: run `python -m bierlib.study {study}` from "

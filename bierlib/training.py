@@ -94,7 +94,7 @@ class History:
     @property
     def best(self) -> dict:
         """The record with the highest Recall@1. It is picked on the classes it is measured on,
-        so it is optimistic: tables say whether they show it or :attr:`final`."""
+        so it is optimistic: tables say whether they show it or ``final``."""
         return max(self.records, key=lambda r: r.get("recall@1", float("-inf")))
 
     def __repr__(self) -> str:

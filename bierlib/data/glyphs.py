@@ -183,7 +183,7 @@ class FontGlyphs(ImageTensorDataset):
         image_size: side in pixels (8-105).
         seed: changes every random draw (fonts cycle in a seeded order per class).
 
-    Attributes as :class:`~bierlib.data.ImageTensorDataset`; ``class_names`` are like
+    Attributes as :class:`~bierlib.data.base.ImageTensorDataset`; ``class_names`` are like
     ``"U+0416 CYRILLIC CAPITAL LETTER ZHE"``.
     """
 
