@@ -1,0 +1,146 @@
+"""What the first code cell of every chapter calls: device, expected run time, data.
+
+:func:`chapter_setup` prints the profile, the device and how long the chapter is
+expected to take there; refuses, with a clear message, to start a ``paper``-profile
+chapter without a GPU (instead of silently running for hours); and, on Colab,
+fetches the chapter's data when it is missing.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from ..data import DatasetNotFoundError
+from ..profiles import get_profile, load_datasets
+from ..utils import select_device
+
+#: Every chapter's first code cell, written by ``python -m bierlib.book.student`` from
+#: ``_config.yml``'s ``repository.url`` (the one place the book's address is spelled).
+SETUP_CELL = """\
+# Setup. On Colab: install bierlib from the book's repository (Colab's torch and numpy
+# are kept) and fetch the data. Everywhere: the device and the expected run time.
+# (Written from _config.yml's repository.url by python -m bierlib.book.student.)
+import sys
+
+if "google.colab" in sys.modules:
+    import os
+    import subprocess
+
+    REPOSITORY = "{url}"
+    REPO_DIR = "/content/" + REPOSITORY.rstrip("/").rsplit("/", 1)[-1]
+    if not os.path.isdir(REPO_DIR):
+        subprocess.run(["git", "clone", "--depth", "1", REPOSITORY, REPO_DIR], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", REPO_DIR], check=True)
+    os.chdir(f"{{REPO_DIR}}/book")
+
+from bierlib.book.notebook import chapter_setup
+
+device = chapter_setup("{chapter}", PROFILE)"""
+
+#: Seconds each chapter took to execute on the quick profile in a book build from clean on the
+#: project's 2-core CPU machine, as ``python benchmarks/book_time.py --json`` wrote them from
+#: that build's own execution records (chapters later in the book load the runs of earlier ones).
+CHAPTER_TIMES = Path(__file__).with_name("chapter_times.json")
+FETCH_SCRIPTS = {"omniglot": "fetch_omniglot.py", "cub200": "fetch_cub200.py",
+                 "cars196": "fetch_cars196.py", "sop": "fetch_sop.py", "inshop": "fetch_inshop.py"}
+
+
+def book_config(start: Path | None = None) -> Path | None:
+    """The book's ``_config.yml``: in the source tree this module belongs to, else in the working
+    folder or one of its parents (an installed ``bierlib`` run from a clone); None if neither."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (Path(__file__).resolve().parents[2], here, *here.parents):
+        if (folder / "_config.yml").is_file() and (folder / "book").is_dir():
+            return folder / "_config.yml"
+    return None
+
+
+def repository_url(config: Path | None = None) -> str:
+    """The book's repository address: ``repository.url`` of ``_config.yml``."""
+    import yaml
+
+    config = config or book_config()
+    if config is None:
+        raise FileNotFoundError("the book's _config.yml was not found (it names the repository); "
+                                "run this from a clone of the book's repository")
+    url = (yaml.safe_load(config.read_text()).get("repository") or {}).get("url")
+    if not url:
+        raise ValueError(f"{config} has no repository.url; set it to the address of the "
+                         "repository the book is published from")
+    return url
+
+
+def setup_cell(chapter: str, url: str) -> str:
+    """The first code cell of ``chapter`` for the book published from ``url``."""
+    return SETUP_CELL.format(url=url, chapter=chapter)
+
+
+def in_colab() -> bool:
+    return "google.colab" in sys.modules
+
+
+def measured_seconds(chapter: str) -> float | None:
+    """The chapter's measured execution time on the quick profile (see :data:`CHAPTER_TIMES`)."""
+    if not CHAPTER_TIMES.is_file():
+        return None
+    rows = json.loads(CHAPTER_TIMES.read_text())["chapters"]
+    return next((r["seconds"] for r in rows if r["docname"] == f"book/{chapter}"), None)
+
+
+def expected_time(chapter: str, profile_name: str, device: torch.device) -> str:
+    """A sentence on how long ``chapter`` takes on ``device`` with this profile."""
+    if profile_name == "quick":
+        seconds = measured_seconds(chapter)
+        if seconds is None:
+            return "no run time has been measured for this chapter"
+        measured = (f"about {seconds / 60:.1f} min on a 2-core CPU, measured from clean "
+                    "(allow 2x on a slower machine)")
+        return measured if device.type == "cpu" else f"{measured}; not measured on {device.type}"
+    return ("not measured yet: the paper profile fine-tunes ImageNet backbones on a GPU; "
+            "benchmarks/paper_throughput.py measures its speed (no paper-profile time has "
+            "been measured yet)")
+
+
+def _fetch(dataset: str) -> None:
+    here = Path.cwd().resolve()
+    scripts = next((p / "data_scripts" for p in (here, *here.parents)
+                    if (p / "data_scripts").is_dir()), None)
+    if scripts is None:
+        config = book_config(here)
+        where = repository_url(config) if config else "the book's repository"
+        raise DatasetNotFoundError(f"data_scripts/ not found above {here}; clone {where}")
+    subprocess.run([sys.executable, str(scripts / FETCH_SCRIPTS[dataset])], check=True)
+
+
+def chapter_setup(chapter: str, profile_name: str,
+                  fetch_missing: bool | None = None) -> torch.device:
+    """Print the profile, device and expected time of ``chapter``; return the device.
+
+    Raises RuntimeError for a profile that needs a GPU when none is present. With
+    ``fetch_missing`` (default: only on Colab) a missing dataset is fetched with its script.
+    """
+    profile = get_profile(profile_name)
+    device = select_device()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type.upper()
+    print(f"chapter {chapter} | profile {profile.name} ({profile.dataset}, {profile.model}) | "
+          f"device: {name}")
+    if profile.needs_gpu and device.type != "cuda":
+        raise RuntimeError(
+            f"the {profile.name!r} profile needs a CUDA GPU and this machine has none: it would "
+            "run for days on a CPU. On Colab choose Runtime > Change runtime type > GPU and run "
+            "again; elsewhere set PROFILE = 'quick'")
+    if device.type == "cpu" and in_colab():
+        print("(the quick profile runs on a CPU; for the paper profile choose Runtime > Change "
+              "runtime type > GPU)")
+    print(f"expected run time: {expected_time(chapter, profile.name, device)}")
+    print("(a finished training run is loaded from its run folder instead of retrained)")
+    if fetch_missing if fetch_missing is not None else in_colab():
+        try:
+            load_datasets(profile)
+        except DatasetNotFoundError:
+            _fetch(profile.dataset)
+    return device

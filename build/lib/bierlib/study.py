@@ -1,0 +1,307 @@
+"""Studies: the experiments that do not fit into a chapter's time budget, run by a command and
+committed with their provenance.
+
+::
+
+    python -m bierlib.study tune              # each method's learning rate (and margin) on
+                                              # the validation split of the training alphabets
+    python -m bierlib.study ablation          # the papers' claims with one ingredient toggled
+    python -m bierlib.study check ablation    # re-run one committed run and compare (CI does)
+
+A study is a list of :class:`~bierlib.experiments.ExperimentConfig` runs in named *cells*. Each
+run goes through :func:`~bierlib.experiments.run_experiment` (run folders under
+``--runs``, default ``runs/study``: an interrupted study resumes), and after every run the
+results file ``results/study/<study>.json`` is rewritten atomically with each run's
+configuration, evaluation records, best and final metrics, correlations and its provenance
+(command, commit, machine, date, seconds). The book's pages read these files.
+
+``ablation`` needs ``tune``'s file: every method trains at the learning rate (and margin) that
+won its tuning, so that no method loses for want of tuning (Musgrave et al. 2020).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .boosting import cross_learner_correlation
+from .evaluation import correlation_matrix, mean_abs_correlation
+from .experiments import ExperimentConfig, run_experiment
+from .profiles import load_datasets
+from .training import embed
+from .utils import atomic_write
+
+
+
+def _results_folder() -> Path:
+    """``results/study`` of the source tree, or of the repository the working folder is in (an
+    installed bierlib run from a clone, as on Colab)."""
+    here = Path.cwd().resolve()
+    for folder in (Path(__file__).resolve().parents[1], here, *here.parents):
+        if (folder / "results" / "study").is_dir():
+            return folder / "results" / "study"
+    return Path(__file__).resolve().parents[1] / "results" / "study"
+
+
+RESULTS = _results_folder()
+#: The long regime of the studies: 2x the chapters' 240 steps (480), towards the baselines'
+#: over-fitting; evaluated every 80 steps.
+LONG = {"epochs": 24, "eval_every": 4}
+#: The four claims and the methods they compare (the first is the paper's method).
+CLAIMS = {
+    "lifted": ("lifted", "contrastive", "triplet"),
+    "bier": ("bier", "binomial"),
+    "abier": ("abier", "bier"),
+    "divide_and_conquer": ("divide_and_conquer", "margin"),
+}
+METHODS = ("contrastive", "triplet", "lifted", "binomial", "bier", "abier", "margin",
+           "divide_and_conquer")
+#: The tuning budget, the same for every method: three learning rates at the default options,
+#: then a fourth trial at the winning rate -- the other margin for a method with a margin, the
+#: next rate beyond the winner (or between the two best) for a method without one.
+LEARNING_RATES = (3e-5, 1e-4, 3e-4)
+OTHER_MARGIN = {"contrastive": 0.5, "triplet": 0.1, "lifted": 0.5, "margin": 0.1,
+                "divide_and_conquer": 0.1}
+#: Ingredients toggled one at a time from the miniature (the training length is read from the
+#: long runs' records at step 240, the chapters' length: the learning rate is constant).
+TOGGLES = {
+    "from scratch": {"pretrained": False},
+    "flat learning rate": {"embedding_lr_multiplier": 1.0},
+    "D = 512 > F = 256": {"embedding_dim": 512},
+}
+SEEDS = (0, 1, 2)
+HEATMAPS = ("binomial", "bier", "abier")  # seed 0 of the miniature keeps its correlation matrix
+SHORT_STEP = 240
+
+
+def tune_cells() -> list[tuple[str, ExperimentConfig]]:
+    """The first three trials of every method (the fourth depends on them)."""
+    return [(f"{m} lr={lr:g}", ExperimentConfig(m, dataset="omniglot-validation", lr=lr, **LONG))
+            for m in METHODS for lr in LEARNING_RATES]
+
+
+def fourth_trial(method: str, trials: list[dict]) -> tuple[str, ExperimentConfig]:
+    """The fourth tuning trial of ``method`` given its first three results."""
+    scores = {t["config"]["lr"]: t["final"]["recall@1"] for t in trials}
+    best = max(scores, key=scores.get)
+    if method in OTHER_MARGIN:
+        return (f"{method} lr={best:g} margin={OTHER_MARGIN[method]:g}",
+                ExperimentConfig(method, dataset="omniglot-validation", lr=best,
+                                 margin=OTHER_MARGIN[method], **LONG))
+    rates = sorted(scores)
+    if best == rates[-1]:
+        lr = best * 3
+    elif best == rates[0]:
+        lr = best / 3
+    else:
+        second = max((r for r in rates if r != best), key=scores.get)
+        lr = math.sqrt(best * second)
+    return (f"{method} lr={lr:.2g}",
+            ExperimentConfig(method, dataset="omniglot-validation", lr=float(f"{lr:.2g}"),
+                             **LONG))
+
+
+def tuned_settings(tune_file: Path | None = None) -> dict[str, dict]:
+    """Each method's winning ``lr`` (and ``margin``) from the tuning file, by final validation
+    Recall@1 (default file: ``RESULTS / "tune.json"``)."""
+    tune_file = Path(tune_file) if tune_file is not None else RESULTS / "tune.json"
+    if not tune_file.is_file():
+        raise FileNotFoundError(f"{tune_file} is missing: run `python -m bierlib.study tune` "
+                                "first (the ablation trains every method at its tuned settings)")
+    runs = json.loads(Path(tune_file).read_text())["runs"]
+    out = {}
+    for method in METHODS:
+        trials = [r for r in runs if r["config"]["method"] == method]
+        if len(trials) < 4:
+            raise ValueError(f"{tune_file} has {len(trials)} of {method}'s 4 tuning trials: "
+                             "finish `python -m bierlib.study tune`")
+        best = max(trials, key=lambda r: r["final"]["recall@1"])
+        out[method] = {"lr": best["config"]["lr"],
+                       **({"margin": best["config"]["margin"]} if method in OTHER_MARGIN else {})}
+    return out
+
+
+def ablation_cells(tuned: dict[str, dict]) -> list[tuple[str, ExperimentConfig]]:
+    cells = [("miniature", ExperimentConfig(m, seed=s, **tuned[m], **LONG))
+             for m in METHODS for s in SEEDS]
+    for toggle, change in TOGGLES.items():
+        cells += [(toggle, ExperimentConfig(m, seed=s, **tuned[m], **LONG, **change))
+                  for m in CLAIMS["bier"] for s in SEEDS]
+    return cells
+
+
+def load_results(study: str, results: Path | None = None) -> dict:
+    """The committed results file of ``study`` ("tune" or "ablation"), from ``results``
+    (default :data:`RESULTS`)."""
+    path = Path(results if results is not None else RESULTS) / f"{study}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: run `python -m bierlib.study {study}` from "
+                                "the repository root (see its --help)")
+    return json.loads(path.read_text())
+
+
+def runs_of(data: dict, cell: str | None = None, method: str | None = None) -> list[dict]:
+    """The runs of a results file in ``cell`` and of ``method`` (None: any), in seed order."""
+    runs = [r for r in data["runs"] if (cell is None or r["cell"] == cell)
+            and (method is None or r["config"]["method"] == method)]
+    return sorted(runs, key=lambda r: r["config"]["seed"])
+
+
+def value(run: dict, key: str, step: int | None = None) -> float:
+    """``key`` of a run's final record, or of its record at ``step`` (e.g. 240, the chapters'
+    length)."""
+    if step is None:
+        return run["final"][key]
+    for record in run["records"]:
+        if record["step"] == step:
+            return record[key]
+    raise KeyError(f"{run['name']} has no evaluation at step {step}; evaluated at "
+                   f"{[r['step'] for r in run['records']]}")
+
+
+def summarise(cell: str, result, seconds: float, keep_matrix: bool) -> dict:
+    """One run's entry in the results file: configuration, records, correlations."""
+    config = result.config
+    _, test = load_datasets(config.resolved_profile())
+    emb, _ = embed(result.model, test)
+    sizes = config.learner_sizes() if config.method in ("bier", "abier") else _slices(config)
+    entry = {"cell": cell, "name": config.name, "config": config.resolved(),
+             "final": result.history.final, "best": result.history.best,
+             "records": result.history.records,
+             "cross_learner_correlation": round(cross_learner_correlation(emb, sizes), 4),
+             "learner_sizes": list(sizes),
+             "mean_abs_correlation": round(mean_abs_correlation(emb), 4),
+             "seconds": round(seconds, 1), "finished": _now(), "machine": _machine()}
+    if keep_matrix:
+        entry["correlation_matrix"] = np.round(correlation_matrix(emb), 3).tolist()
+    return entry
+
+
+def _slices(config: ExperimentConfig) -> tuple[int, ...]:
+    """The groups of dimensions whose cross-correlation a single embedding is measured on:
+    divide and conquer's K slices (its margin-loss baseline: the default K's), otherwise
+    BIER's learner sizes for the same D."""
+    d = config.resolved_profile().embedding_dim
+    if config.method in ("margin", "divide_and_conquer"):
+        k = config.options.get("num_learners",
+                               ExperimentConfig("divide_and_conquer").options["num_learners"])
+        return (d // k,) * k
+    return ExperimentConfig("bier", embedding_dim=d).learner_sizes()
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    return f"{cpu}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, check=True, cwd=Path(__file__).parent).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, cwd=Path(__file__).parent).stdout
+        return out + ("+changes" if dirty.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def run_study(study: str, results: Path | None = None, runs_dir: Path = Path("runs/study"),
+              progress: bool = True, command: str | None = None) -> dict:
+    """Run every missing run of ``study`` ("tune" or "ablation"), rewriting its results file
+    after each; return the file's content."""
+    results = Path(results if results is not None else RESULTS)
+    path = results / f"{study}.json"
+    data = json.loads(path.read_text()) if path.is_file() else {"study": study, "runs": []}
+    done = {(r["cell"], r["name"]) for r in data["runs"]}
+    data["provenance"] = {"command": command or f"python -m bierlib.study {study}",
+                          "commit": _commit(), "machine": _machine(), "started": _now()}
+
+    def run(cell, config):
+        if (cell, config.name) in done:
+            return
+        result = run_experiment(config, runs_dir=runs_dir, progress=progress)
+        seconds = result.history.final["seconds"]
+        keep = study == "ablation" and cell == "miniature" and config.seed == 0 \
+            and config.method in HEATMAPS
+        data["runs"].append(summarise(cell, result, seconds, keep))
+        print(f"{study} {len(data['runs'])}: {cell} {config.name}: final Recall@1 "
+              f"{result.history.final['recall@1']:.3f} ({seconds:.0f} s)", flush=True)
+        done.add((cell, config.name))
+        data["provenance"]["finished"] = _now()
+        atomic_write(path, lambda f: f.write(json.dumps(data, indent=1) + "\n"), binary=False)
+
+    if study == "tune":
+        for cell, config in tune_cells():
+            run(cell, config)
+        for method in METHODS:
+            trials = [r for r in data["runs"] if r["config"]["method"] == method][:3]
+            run(*fourth_trial(method, trials))
+    elif study == "ablation":
+        for cell, config in ablation_cells(tuned_settings(results / "tune.json")):
+            run(cell, config)
+    else:
+        raise ValueError(f"study must be 'tune' or 'ablation', found {study!r}")
+    return data
+
+
+def check(study: str, results: Path | None = None, index: int = 0, tolerance: float = 0.01,
+          progress: bool = False) -> dict:
+    """Re-run run ``index`` of a committed study in a temporary folder; raise an
+    AssertionError if its final Recall@1 or cross-learner correlation differs from the file by
+    more than ``tolerance``. Returns ``{"committed": ..., "now": ...}``."""
+    entry = load_results(study, results)["runs"][index]
+    values = {k: v for k, v in entry["config"].items()
+              if k not in ("method", "profile", "seed", "name")}
+    config = ExperimentConfig(entry["config"]["method"], entry["config"]["profile"],
+                              entry["config"]["seed"], **values)
+    if config.name != entry["name"]:
+        raise AssertionError(f"the committed run {entry['name']} resolves to {config.name} with "
+                             "today's code: its configuration's defaults changed; re-run the study")
+    with tempfile.TemporaryDirectory() as tmp:
+        result = run_experiment(config, runs_dir=tmp, progress=progress)
+        now = summarise(entry["cell"], result, result.history.final["seconds"], False)
+    for key in ("recall@1",):
+        if abs(now["final"][key] - entry["final"][key]) > tolerance:
+            raise AssertionError(f"{entry['name']}: final {key} {now['final'][key]:.4f} now, "
+                                 f"{entry['final'][key]:.4f} committed (tolerance {tolerance})")
+    if abs(now["cross_learner_correlation"] - entry["cross_learner_correlation"]) > tolerance:
+        raise AssertionError(f"{entry['name']}: cross-learner correlation "
+                             f"{now['cross_learner_correlation']} now, "
+                             f"{entry['cross_learner_correlation']} committed")
+    return {"committed": entry, "now": now}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bierlib.study", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=("tune", "ablation", "check"))
+    parser.add_argument("study", nargs="?", help="for check: the study to re-check")
+    parser.add_argument("--results", default=None, help=f"default {RESULTS}")
+    parser.add_argument("--runs", default="runs/study", help="run folders (resumable)")
+    parser.add_argument("--index", type=int, default=0, help="for check: which run")
+    args = parser.parse_args(argv)
+    if args.what == "check":
+        out = check(args.study or "ablation", args.results, args.index, progress=True)
+        print(f"{out['now']['name']}: Recall@1 {out['now']['final']['recall@1']:.4f} now, "
+              f"{out['committed']['final']['recall@1']:.4f} committed")
+        return
+    command = shlex.join(["python", "-m", "bierlib.study", *sys.argv[1:]])
+    run_study(args.what, args.results, Path(args.runs), command=command)
+
+
+if __name__ == "__main__":
+    main()
