@@ -1,3 +1,0 @@
-"""What only the book needs: the chapters' setup cell (``notebook``), ipywidgets
-(``widgets``), Markdown tables (``report``), exercise checks (``exercises``) and the
-student-version generator (``python -m bierlib.book.student``)."""
