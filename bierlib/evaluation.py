@@ -218,8 +218,14 @@ def correlation_matrix(embeddings) -> np.ndarray:
 def mean_abs_correlation(embeddings) -> float:
     """Mean absolute off-diagonal entry of :func:`correlation_matrix`: one number for how
     redundant the dimensions are (0: uncorrelated, 1: all dimensions carry the same signal)."""
-    corr = correlation_matrix(embeddings)
+    return mean_abs_offdiagonal(correlation_matrix(embeddings))
+
+
+def mean_abs_offdiagonal(corr) -> float:
+    """Mean absolute off-diagonal entry of a (D, D) correlation matrix, D >= 2."""
+    corr = np.abs(np.asarray(corr, dtype=float))
     d = len(corr)
-    if d < 2:
-        raise ValueError("the correlation between dimensions needs D >= 2")
-    return float((np.abs(corr).sum() - d) / (d * (d - 1)))
+    if corr.ndim != 2 or corr.shape != (d, d) or d < 2:
+        raise ValueError(f"expected a square (D, D) correlation matrix with D >= 2, found shape "
+                         f"{corr.shape}")
+    return float((corr.sum() - np.trace(corr)) / (d * (d - 1)))

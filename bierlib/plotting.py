@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 
-from .evaluation import correlation_matrix, nearest_neighbors
+from .evaluation import correlation_matrix, mean_abs_offdiagonal, nearest_neighbors
 from .utils import check_embeddings, check_labels
 
 
@@ -125,16 +125,12 @@ def plot_correlation_matrix(corr, ax=None, title: str | None = None, colorbar: b
                             blocks: Sequence[int] | None = None):
     """:func:`plot_correlation` of a precomputed (D, D) correlation matrix (e.g. a study's)."""
     corr = np.asarray(corr, dtype=float)
-    if corr.ndim != 2 or corr.shape[0] != corr.shape[1] or len(corr) < 2:
-        raise ValueError(f"corr must be a square (D, D) matrix with D >= 2, found shape "
-                         f"{corr.shape}")
+    summary = f"mean |corr| = {mean_abs_offdiagonal(corr):.3f}"  # also checks the shape
     ax = _axes(ax, figsize=(5, 4.2))
     im = ax.imshow(corr, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
     for edge in np.cumsum(blocks or [])[:-1] - 0.5:
         ax.axhline(edge, color="black", lw=1.5)
         ax.axvline(edge, color="black", lw=1.5)
-    d = len(corr)
-    summary = f"mean |corr| = {(np.abs(corr).sum() - np.trace(np.abs(corr))) / (d * (d - 1)):.3f}"
     ax.set(title=f"{title}\n{summary}" if title else summary, xlabel="dimension",
            ylabel="dimension")
     if colorbar:
