@@ -18,6 +18,26 @@ from .evaluation import correlation_matrix, mean_abs_offdiagonal, nearest_neighb
 from .utils import check_embeddings, check_labels
 
 
+def _umap():
+    """The ``umap`` module (a slow import: only when needed), with its numba kernels cached on
+    disk: umap-learn compiles them without ``cache=True``, which costs about 7 s in every new
+    kernel (each chapter) against about 0.1 s to load them once cached. Where no cache folder
+    is writable, numba compiles as before."""
+    import umap
+    import umap.layouts
+    import umap.umap_
+    from numba.core.dispatcher import Dispatcher
+
+    for module in (umap.umap_, umap.layouts):
+        for kernel in vars(module).values():
+            if isinstance(kernel, Dispatcher) and type(kernel._cache).__name__ == "NullCache":
+                try:
+                    kernel.enable_caching()
+                except RuntimeError:  # numba: "no locator available" (nowhere writable)
+                    return umap
+    return umap
+
+
 def umap_2d(embeddings, seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1,
             n_epochs: int = 200) -> np.ndarray:
     """2-D UMAP (McInnes et al. 2018) of L2-normalised embeddings (N, D) -> (N, 2).
@@ -28,8 +48,7 @@ def umap_2d(embeddings, seed: int = 0, n_neighbors: int = 15, min_dist: float = 
     pairwise distances through a Python-level metric, about 6 s for Omniglot's test set against
     0.05 s. ``n_epochs`` 200 is UMAP's own default for large data sets.
     """
-    import umap  # slow import (numba): only when needed
-
+    umap = _umap()
     x = torch.nn.functional.normalize(check_embeddings(torch.as_tensor(embeddings)).float(), dim=1)
     k = min(n_neighbors, len(x)) - 1
     if k < 1:

@@ -37,7 +37,7 @@ import torch
 from .boosting import cross_learner_correlation
 from .evaluation import correlation_matrix, mean_abs_correlation
 from .experiments import ExperimentConfig, run_experiment
-from .profiles import load_datasets
+from .profiles import PROFILES, load_datasets
 from .training import embed
 from .utils import atomic_write
 
@@ -53,7 +53,7 @@ def _results_folder() -> Path:
 
 
 RESULTS = _results_folder()
-#: The long regime of the studies: 2x the chapters' 240 steps (480), towards the baselines'
+#: The long regime of the studies: 480 steps, 3x the chapters' 160, towards the baselines'
 #: over-fitting; evaluated every 80 steps.
 LONG = {"epochs": 24, "eval_every": 4}
 #: The four claims and the methods they compare (the first is the paper's method).
@@ -72,7 +72,7 @@ LEARNING_RATES = (3e-5, 1e-4, 3e-4)
 OTHER_MARGIN = {"contrastive": 0.5, "triplet": 0.1, "lifted": 0.5, "margin": 0.1,
                 "divide_and_conquer": 0.1}
 #: Ingredients toggled one at a time from the miniature (the training length is read from the
-#: long runs' records at step 240, the chapters' length: the learning rate is constant).
+#: long runs' records at SHORT_STEP, the chapters' length: the learning rate is constant).
 TOGGLES = {
     "from scratch": {"pretrained": False},
     "flat learning rate": {"embedding_lr_multiplier": 1.0},
@@ -80,7 +80,9 @@ TOGGLES = {
 }
 SEEDS = (0, 1, 2)
 HEATMAPS = ("binomial", "bier", "abier")  # seed 0 of the miniature keeps its correlation matrix
-SHORT_STEP = 240
+#: The chapters' training length in steps (the quick profile's), at which the studies' long runs
+#: are also read; a multiple of their evaluation interval (80 steps).
+SHORT_STEP = PROFILES["quick"].train.epochs * PROFILES["quick"].train.steps_per_epoch
 
 
 def tune_cells() -> list[tuple[str, ExperimentConfig]]:
@@ -159,8 +161,8 @@ def runs_of(data: dict, cell: str | None = None, method: str | None = None) -> l
 
 
 def value(run: dict, key: str, step: int | None = None) -> float:
-    """``key`` of a run's final record, or of its record at ``step`` (e.g. 240, the chapters'
-    length)."""
+    """``key`` of a run's final record, or of its record at ``step`` (e.g. ``SHORT_STEP``, the
+    chapters' length)."""
     if step is None:
         return run["final"][key]
     for record in run["records"]:

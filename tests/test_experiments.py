@@ -46,7 +46,7 @@ def test_every_setting_is_in_the_identity_and_the_name():
     assert len(names) == len(changed) + 1
     assert base.name.startswith("bier-quick-seed0-")
     resolved = ExperimentConfig("abier", lambda_div=0.5).resolved()
-    assert (resolved["lambda_div"] == 0.5 and resolved["epochs"] == 12
+    assert (resolved["lambda_div"] == 0.5 and resolved["epochs"] == 8
             and resolved["shrinkage"] == 0.06)
 
 
