@@ -62,6 +62,7 @@ def test_results_table():
                           ["recall@1", "nmi"])
     assert table.splitlines()[2] == "| a | 0.500 | - |"
     assert "0.500 ± 0.141" in table.splitlines()[3]
+    assert results_table({"a": {"seconds": [15.87, 19.2]}}, ["seconds"]).endswith("| 18 ± 2 |")
     with pytest.raises(ValueError, match="empty"):
         results_table({})
 

@@ -15,7 +15,8 @@ def results_table(rows: Mapping[str, Mapping[str, float]], columns: Sequence[str
     """A Markdown table: one row per named result, one column per metric.
 
     A value may be a number or a sequence of numbers (one per seed), shown as
-    ``mean ± std`` (a single value without spread). Metrics missing from a row are shown as "-".
+    ``mean ± std`` (a single value without spread), with ``digits`` decimals; a ``seconds``
+    column is shown in whole seconds. Metrics missing from a row are shown as "-".
     """
     if not rows:
         raise ValueError("rows is empty: give at least one named result")
@@ -23,14 +24,14 @@ def results_table(rows: Mapping[str, Mapping[str, float]], columns: Sequence[str
     for name, metrics in rows.items():
         cells = []
         for column in columns:
-            value = metrics.get(column)
+            value, places = metrics.get(column), 0 if column == "seconds" else digits
             if value is None:
                 cells.append("-")
             elif np.ndim(value) == 0 or len(value) == 1:
-                cells.append(f"{float(np.ravel(value)[0]):.{digits}f}")
+                cells.append(f"{float(np.ravel(value)[0]):.{places}f}")
             else:
                 values = np.asarray(value, dtype=float)
-                cells.append(f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}")
+                cells.append(f"{values.mean():.{places}f} ± {values.std(ddof=1):.{places}f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
