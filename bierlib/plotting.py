@@ -26,11 +26,12 @@ def _umap():
     import umap
     import umap.layouts
     import umap.umap_
+    from numba.core.caching import NullCache
     from numba.core.dispatcher import Dispatcher
 
     for module in (umap.umap_, umap.layouts):
         for kernel in vars(module).values():
-            if isinstance(kernel, Dispatcher) and type(kernel._cache).__name__ == "NullCache":
+            if isinstance(kernel, Dispatcher) and isinstance(kernel._cache, NullCache):
                 try:
                     kernel.enable_caching()
                 except RuntimeError:  # numba: "no locator available" (nowhere writable)
