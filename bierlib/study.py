@@ -6,6 +6,7 @@ committed with their provenance.
     python -m bierlib.study tune              # each method's learning rate (and margin) on
                                               # the validation split of the training alphabets
     python -m bierlib.study ablation          # the papers' claims with one ingredient toggled
+    python -m bierlib.study long              # BIER's claim at the papers' length (2,000 steps)
     python -m bierlib.study check ablation    # re-run one committed run and compare (CI does)
 
 A study is a list of :class:`~bierlib.experiments.ExperimentConfig` runs in named *cells*. Each
@@ -15,7 +16,7 @@ results file ``results/study/<study>.json`` is rewritten atomically with each ru
 configuration, evaluation records, best and final metrics, correlations and its provenance
 (command, commit, machine, date, seconds). The book's pages read these files.
 
-``ablation`` needs ``tune``'s file: every method trains at the learning rate (and margin) that
+``ablation`` and ``long`` need ``tune``'s file: every method trains at the learning rate (and margin) that
 won its tuning, so that no method loses for want of tuning (Musgrave et al. 2020).
 """
 from __future__ import annotations
@@ -85,6 +86,22 @@ HEATMAPS = ("binomial", "bier", "abier")  # seed 0 of the miniature keeps its co
 SHORT_STEP = PROFILES["quick"].train.epochs * PROFILES["quick"].train.steps_per_epoch
 
 
+#: The papers' training length in epochs over the training set (BIER's official default is
+#: about 109 epochs of CUB): 100 epochs of 20 steps of 128 images, evaluated every 80 steps.
+PAPER_LENGTH = {"epochs": 100, "eval_every": 4}
+#: The long study: BIER's claim at the papers' length, at D = 128 and D = 512 (F = 256).
+LONG_DIMS = (128, 512)
+LONG_SEEDS = (0, 1, 2, 3, 4)
+#: Trials 5 and 6 of the tuning budget: two more values of each method's own knob (its margin,
+#: binomial deviance's negative cost C, BIER's shrinkage, A-BIER's lambda_div) at the rate
+#: that won trials 1-4.
+KNOB_TRIALS = {"contrastive": ("margin", (0.25, 0.75)), "triplet": ("margin", (0.05, 0.3)),
+               "lifted": ("margin", (0.75, 1.5)), "binomial": ("C", (10.0, 50.0)),
+               "bier": ("shrinkage", (0.03, 0.12)), "abier": ("lambda_div", (0.01, 0.03)),
+               "margin": ("margin", (0.05, 0.3)), "divide_and_conquer": ("margin", (0.15, 0.3))}
+TRIALS = 6  # per method: 3 rates, the fourth trial, 2 knob trials
+
+
 def tune_cells() -> list[tuple[str, ExperimentConfig]]:
     """The first three trials of every method (the fourth depends on them)."""
     return [(f"{m} lr={lr:g}", ExperimentConfig(m, dataset="omniglot-validation", lr=lr, **LONG))
@@ -112,23 +129,34 @@ def fourth_trial(method: str, trials: list[dict]) -> tuple[str, ExperimentConfig
                              **LONG))
 
 
-def tuned_settings(tune_file: Path | None = None) -> dict[str, dict]:
-    """Each method's winning ``lr`` (and ``margin``) from the tuning file, by final validation
-    Recall@1 (default file: ``RESULTS / "tune.json"``)."""
+def knob_trials(method: str, trials: list[dict]) -> list[tuple[str, ExperimentConfig]]:
+    """Tuning trials 5 and 6 of ``method``: :data:`KNOB_TRIALS` at the rate that won
+    ``trials`` (its first four)."""
+    lr = max(trials, key=lambda t: t["final"]["recall@1"])["config"]["lr"]
+    knob, values = KNOB_TRIALS[method]
+    return [(f"{method} lr={lr:g} {knob}={v:g}",
+             ExperimentConfig(method, dataset="omniglot-validation", lr=lr, **{knob: v}, **LONG))
+            for v in values]
+
+
+def tuned_settings(tune_file: Path | None = None,
+                   methods: tuple[str, ...] = METHODS) -> dict[str, dict]:
+    """The winning ``lr`` and knob value (:data:`KNOB_TRIALS`) of each of ``methods`` from the
+    tuning file, by final validation Recall@1 (default file: ``RESULTS / "tune.json"``)."""
     tune_file = Path(tune_file) if tune_file is not None else RESULTS / "tune.json"
     if not tune_file.is_file():
         raise FileNotFoundError(f"{tune_file} is missing: run `python -m bierlib.study tune` "
                                 "first (the ablation trains every method at its tuned settings)")
     runs = json.loads(Path(tune_file).read_text())["runs"]
     out = {}
-    for method in METHODS:
+    for method in methods:
         trials = [r for r in runs if r["config"]["method"] == method]
-        if len(trials) < 4:
-            raise ValueError(f"{tune_file} has {len(trials)} of {method}'s 4 tuning trials: "
-                             "finish `python -m bierlib.study tune`")
+        if len(trials) < TRIALS:
+            raise ValueError(f"{tune_file} has {len(trials)} of {method}'s {TRIALS} tuning "
+                             "trials: finish `python -m bierlib.study tune`")
         best = max(trials, key=lambda r: r["final"]["recall@1"])
-        out[method] = {"lr": best["config"]["lr"],
-                       **({"margin": best["config"]["margin"]} if method in OTHER_MARGIN else {})}
+        knob = KNOB_TRIALS[method][0]
+        out[method] = {"lr": best["config"]["lr"], knob: best["config"][knob]}
     return out
 
 
@@ -141,6 +169,15 @@ def ablation_cells(tuned: dict[str, dict]) -> list[tuple[str, ExperimentConfig]]
         cells += [(toggle, ExperimentConfig(m, seed=s, **tuned[m], **LONG, **change))
                   for m in CLAIMS["bier"] for s in SEEDS]
     return cells
+
+
+def long_cells(tuned: dict[str, dict]) -> list[tuple[str, ExperimentConfig]]:
+    """The long study's runs: BIER and its single embedding at their ``tuned`` settings for
+    :data:`PAPER_LENGTH`, at each of :data:`LONG_DIMS`, seed by seed (so that finished seeds
+    are complete pairs)."""
+    return [(f"D = {d}", ExperimentConfig(m, seed=s, embedding_dim=d, **tuned[m],
+                                          **PAPER_LENGTH))
+            for s in LONG_SEEDS for d in LONG_DIMS for m in CLAIMS["bier"]]
 
 
 def load_results(study: str, results: Path | None = None) -> dict:
@@ -223,9 +260,13 @@ def _commit() -> str:
 
 
 def run_study(study: str, results: Path | None = None, runs_dir: Path = Path("runs/study"),
-              progress: bool = True, command: str | None = None) -> dict:
-    """Run every missing run of ``study`` ("tune" or "ablation"), rewriting its results file
-    after each; return the file's content."""
+              progress: bool = True, command: str | None = None,
+              methods: tuple[str, ...] = METHODS) -> dict:
+    """Run every missing run of ``study`` ("tune", "ablation" or "long"), rewriting its results
+    file after each; return the file's content. ``methods`` restricts "tune" to some methods."""
+    unknown = set(methods) - set(METHODS)
+    if unknown:
+        raise ValueError(f"methods must be among {METHODS}, found {sorted(unknown)}")
     results = Path(results if results is not None else RESULTS)
     path = results / f"{study}.json"
     data = json.loads(path.read_text()) if path.is_file() else {"study": study, "runs": []}
@@ -249,15 +290,24 @@ def run_study(study: str, results: Path | None = None, runs_dir: Path = Path("ru
 
     if study == "tune":
         for cell, config in tune_cells():
-            run(cell, config)
-        for method in METHODS:
-            trials = [r for r in data["runs"] if r["config"]["method"] == method][:3]
-            run(*fourth_trial(method, trials))
+            if config.method in methods:
+                run(cell, config)
+        for method in methods:
+            trials = [r for r in data["runs"] if r["config"]["method"] == method]
+            run(*fourth_trial(method, trials[:3]))
+        for method in methods:
+            trials = [r for r in data["runs"] if r["config"]["method"] == method]
+            for cell, config in knob_trials(method, trials[:4]):
+                run(cell, config)
     elif study == "ablation":
         for cell, config in ablation_cells(tuned_settings(results / "tune.json")):
             run(cell, config)
+    elif study == "long":
+        tuned = tuned_settings(results / "tune.json", CLAIMS["bier"])
+        for cell, config in long_cells(tuned):
+            run(cell, config)
     else:
-        raise ValueError(f"study must be 'tune' or 'ablation', found {study!r}")
+        raise ValueError(f"study must be 'tune', 'ablation' or 'long', found {study!r}")
     return data
 
 
@@ -291,11 +341,13 @@ def check(study: str, results: Path | None = None, index: int = 0, tolerance: fl
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bierlib.study", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("tune", "ablation", "check"))
+    parser.add_argument("what", choices=("tune", "ablation", "long", "check"))
     parser.add_argument("study", nargs="?", help="for check: the study to re-check")
     parser.add_argument("--results", default=None, help=f"default {RESULTS}")
     parser.add_argument("--runs", default="runs/study", help="run folders (resumable)")
     parser.add_argument("--index", type=int, default=0, help="for check: which run")
+    parser.add_argument("--methods", default=",".join(METHODS),
+                        help="for tune: comma-separated methods (default: all)")
     args = parser.parse_args(argv)
     if args.what == "check":
         out = check(args.study or "ablation", args.results, args.index, progress=True)
@@ -303,7 +355,8 @@ def main(argv=None) -> None:
               f"{out['committed']['final']['recall@1']:.4f} committed")
         return
     command = shlex.join(["python", "-m", "bierlib.study", *sys.argv[1:]])
-    run_study(args.what, args.results, Path(args.runs), command=command)
+    run_study(args.what, args.results, Path(args.runs), command=command,
+              methods=tuple(args.methods.split(",")))
 
 
 if __name__ == "__main__":

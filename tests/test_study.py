@@ -19,20 +19,42 @@ def test_tuning_gives_every_method_the_same_budget():
     assert config.resolved()["lr"] == pytest.approx(1.7e-4)
     trials[2]["final"]["recall@1"] = 0.9
     assert study.fourth_trial("bier", trials)[1].resolved()["lr"] == pytest.approx(9e-4)
+    # trials 5 and 6: the method's own knob at the winning rate, two values besides the default
+    for method, (knob, values) in study.KNOB_TRIALS.items():
+        extra = study.knob_trials(method, trials)
+        assert [c.options[knob] for _, c in extra] == list(values)
+        assert all(c.resolved()["lr"] == 3e-4 for _, c in extra)
+        default = study.ExperimentConfig(method).options[knob]
+        assert default not in values and len(set(values)) == 2
 
 
 def test_ablation_needs_the_tuning_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="python -m bierlib.study tune"):
         study.tuned_settings(tmp_path / "tune.json")
-    runs = [{"config": {"method": m, "lr": lr, "margin": 0.2}, "final": {"recall@1": lr}}
+    knobs = {"margin": 0.2, "C": 25.0, "shrinkage": 0.06, "lambda_div": 0.1}
+    runs = [{"config": {"method": m, "lr": lr, **knobs}, "final": {"recall@1": lr}}
             for m in study.METHODS for lr in (1e-4, 3e-4, 1e-3, 3e-5)]
     (tmp_path / "tune.json").write_text(json.dumps({"runs": runs}))
+    with pytest.raises(ValueError, match="4 of contrastive's 6 tuning trials"):
+        study.tuned_settings(tmp_path / "tune.json")
+    runs += [{"config": {"method": m, "lr": 1e-3, **knobs, study.KNOB_TRIALS[m][0]: v},
+              "final": {"recall@1": 1e-3 + v}}
+             for m in study.METHODS for v in study.KNOB_TRIALS[m][1]]
+    (tmp_path / "tune.json").write_text(json.dumps({"runs": runs}))
     tuned = study.tuned_settings(tmp_path / "tune.json")
-    assert tuned["bier"] == {"lr": 1e-3} and tuned["triplet"] == {"lr": 1e-3, "margin": 0.2}
+    assert tuned["bier"] == {"lr": 1e-3, "shrinkage": 0.12}
+    assert tuned["triplet"] == {"lr": 1e-3, "margin": 0.3}
+    assert study.tuned_settings(tmp_path / "tune.json", ("binomial",)) == {
+        "binomial": {"lr": 1e-3, "C": 50.0}}
     cells = study.ablation_cells(tuned)
     miniature = [c for cell, c in cells if cell == "miniature"]
     assert len(miniature) == len(study.METHODS) * len(study.SEEDS)
     assert all(c.resolved()["dataset"] == "omniglot" for _, c in cells)
+    long = study.long_cells(tuned)
+    assert len(long) == len(study.LONG_SEEDS) * len(study.LONG_DIMS) * 2
+    assert {c.resolved()["embedding_dim"] for _, c in long} == set(study.LONG_DIMS)
+    assert all(c.resolved()["epochs"] == 100 and c.options["shrinkage"] == 0.12
+               for _, c in long if c.method == "bier")
 
 
 @pytest.mark.parametrize("name", ["tune", "ablation"])

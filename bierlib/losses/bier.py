@@ -36,11 +36,16 @@ def boosting_weights(similarities: Sequence[torch.Tensor], labels: torch.Tensor,
     return weights
 
 
+#: The diversity terms: none, A-BIER's (both its terms, or one alone), the activation loss.
+DIVERSITIES = (None, "adversarial", "regressors", "unit-norm", "activation")
+
+
 class BIERLoss(nn.Module):
     """Boosted binomial deviance over M learners, plus an optional diversity term.
 
     Call as ``loss(embeddings, labels)`` with embeddings (B, D) = the concatenated
-    learners. With ``diversity`` set (``"adversarial"`` for A-BIER or ``"activation"``),
+    learners. With ``diversity`` set (``"adversarial"`` for A-BIER or ``"activation"``, or one
+    of A-BIER's two terms alone: ``"regressors"`` or ``"unit-norm"``),
     the model must be an :class:`~bierlib.boosting.EnsembleEmbedder` with
     ``diversity_outputs=True``: it passes ``detached_outputs`` (the learners computed from
     detached backbone features) and ``embedding_weight`` to the loss.
@@ -49,7 +54,10 @@ class BIERLoss(nn.Module):
         sizes: learner sizes, e.g. (96, 160, 256).
         shrinkage: eta of the boosting update (0.06).
         alpha, beta, C: binomial-deviance parameters (2, 0.5, 25).
-        diversity: None, ``"adversarial"`` or ``"activation"``.
+        diversity: None, ``"adversarial"`` (the official A-BIER: the adversarial regressors plus
+            a unit-norm penalty on the embedding layer's input units), ``"regressors"`` (the
+            adversary alone), ``"unit-norm"`` (the embedding layer's penalty alone) or
+            ``"activation"``.
         lambda_div: weight of the diversity term (0 turns it off).
         lambda_w: weight of the unit-norm penalties inside the diversity term.
         hidden: width of the adversarial regressors.
@@ -63,16 +71,15 @@ class BIERLoss(nn.Module):
                  lambda_div: float = 0.0, lambda_w: float = 100.0, hidden: int = 512):
         super().__init__()
         self.sizes = check_learner_sizes(sizes)
-        if diversity not in (None, "adversarial", "activation"):
-            raise ValueError(f"diversity must be None, 'adversarial' or 'activation', "
-                             f"found {diversity!r}")
+        if diversity not in DIVERSITIES:
+            raise ValueError(f"diversity must be one of {DIVERSITIES}, found {diversity!r}")
         if lambda_div < 0 or shrinkage <= 0:
             raise ValueError(f"need lambda_div >= 0 and shrinkage > 0, "
                              f"found {lambda_div}, {shrinkage}")
         self.shrinkage, self.alpha, self.beta, self.C = shrinkage, alpha, beta, C
         self.diversity, self.lambda_div, self.lambda_w = diversity, lambda_div, lambda_w
         self.adversary = (AdversarialDiversity(self.sizes, hidden, lambda_w)
-                          if diversity == "adversarial" else None)
+                          if diversity in ("adversarial", "regressors") else None)
         self.last_weights: list[torch.Tensor] = []
         self.last_terms: dict[str, torch.Tensor] = {}
 
@@ -101,7 +108,11 @@ class BIERLoss(nn.Module):
                        embedding_weight: torch.Tensor) -> torch.Tensor:
         """The diversity term before scaling by ``lambda_div``, including the embedding layer's
         unit-norm penalty (per input unit for adversarial, per output unit for activation,
-        as in the official code)."""
+        as in the official code); ``"regressors"`` and ``"unit-norm"`` keep one of the two."""
+        if self.diversity == "regressors":
+            return self.adversary(outputs)
+        if self.diversity == "unit-norm":
+            return self.lambda_w * unit_norm_penalty(embedding_weight, dim=0)
         if self.diversity == "adversarial":
             return (self.adversary(outputs)
                     + self.lambda_w * unit_norm_penalty(embedding_weight, dim=0))
