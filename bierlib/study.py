@@ -16,8 +16,9 @@ results file ``results/study/<study>.json`` is rewritten atomically with each ru
 configuration, evaluation records, best and final metrics, correlations and its provenance
 (command, commit, machine, date, seconds). The book's pages read these files.
 
-``ablation`` and ``long`` need ``tune``'s file: every method trains at the learning rate (and margin) that
-won its tuning, so that no method loses for want of tuning (Musgrave et al. 2020).
+``ablation`` and ``long`` need ``tune``'s file: every method trains at the learning rate and
+knob value that won its tuning, so that no method loses for want of tuning (Musgrave et al.
+2020).
 """
 from __future__ import annotations
 
