@@ -118,7 +118,7 @@ def plot_retrieval(images, embeddings, labels, queries: Sequence[int], k: int = 
         raise ValueError(f"queries must be indices between 0 and {len(labels) - 1}, "
                          f"found {queries}")
     _, neighbours = nearest_neighbors(embeddings, k)
-    fig, axes = plt.subplots(len(queries), k + 1, figsize=(1.2 * (k + 1), 1.3 * len(queries)),
+    fig, axes = plt.subplots(len(queries), k + 1, figsize=(1.05 * (k + 1), 1.2 * len(queries)),
                              squeeze=False, layout="constrained")
     for row, q in zip(axes, queries):
         for col, (ax, i) in enumerate(zip(row, [q, *neighbours[q]])):
@@ -128,33 +128,60 @@ def plot_retrieval(images, embeddings, labels, queries: Sequence[int], k: int = 
             for spine in ax.spines.values():
                 spine.set(edgecolor=colour, linewidth=3 if col else 1.5)
         name = class_names[labels[q]] if class_names is not None else f"class {labels[q]}"
-        row[0].set_title(name, fontsize=7)
-    axes[0, 1].set_title("nearest", fontsize=7)
+        row[0].set_title(name, fontsize=9)
+    axes[0, 1].set_title("nearest", fontsize=9)
     return fig
 
 
 def plot_correlation(embeddings, ax=None, title: str | None = None, colorbar: bool = True,
-                     blocks: Sequence[int] | None = None):
-    """Heatmap of the (D, D) correlation between embedding dimensions on a fixed -1..1 scale,
-    titled with the mean absolute off-diagonal correlation. ``blocks`` (e.g. the sizes of
-    an ensemble's learners) draws lines between consecutive blocks of dimensions."""
-    return plot_correlation_matrix(correlation_matrix(embeddings), ax, title, colorbar, blocks)
+                     blocks: Sequence[int] | None = None, vmax: float = 0.4):
+    """Heatmap of |correlation| between the (D, D) embedding dimensions on a fixed
+    0..``vmax`` scale (the diagonal left blank), titled with the mean absolute off-diagonal
+    correlation and, given ``blocks`` (e.g. an ensemble's learner sizes), the mean over the
+    cross-learner blocks, which are outlined. A -1..1 scale hides differences of a few
+    hundredths, the size of the ones this book measures; values above ``vmax`` saturate."""
+    return plot_correlation_matrix(correlation_matrix(embeddings), ax, title, colorbar, blocks,
+                                   vmax)
 
 
 def plot_correlation_matrix(corr, ax=None, title: str | None = None, colorbar: bool = True,
-                            blocks: Sequence[int] | None = None):
+                            blocks: Sequence[int] | None = None, vmax: float = 0.4):
     """:func:`plot_correlation` of a precomputed (D, D) correlation matrix (e.g. a study's)."""
     corr = np.asarray(corr, dtype=float)
-    summary = f"mean |corr| = {mean_abs_offdiagonal(corr):.3f}"  # also checks the shape
-    ax = _axes(ax, figsize=(5, 4.2))
-    im = ax.imshow(corr, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
-    for edge in np.cumsum(blocks or [])[:-1] - 0.5:
-        ax.axhline(edge, color="black", lw=1.5)
-        ax.axvline(edge, color="black", lw=1.5)
+    summary = f"mean |corr| {mean_abs_offdiagonal(corr):.3f}"  # also checks the shape
+    if not 0 < vmax <= 1:
+        raise ValueError(f"vmax must be in (0, 1], found {vmax}")
+    shown = np.abs(corr)
+    np.fill_diagonal(shown, np.nan)
+    ax = _axes(ax, figsize=(4.5, 4))
+    im = ax.imshow(shown, cmap="magma_r", vmin=0, vmax=vmax, interpolation="nearest")
+    if blocks:
+        if sum(blocks) != len(corr):
+            raise ValueError(f"blocks must add up to the {len(corr)} dimensions, found "
+                             f"{list(blocks)} (sum {sum(blocks)})")
+        starts = np.concatenate([[0], np.cumsum(blocks)])
+        group = np.repeat(np.arange(len(blocks)), blocks)  # each dimension's learner
+        cross = group[:, None] != group[None, :]
+        summary += f", cross-learner {np.abs(corr[cross]).mean():.3f}"
+        for lo, hi in zip(starts[:-1], starts[1:]):  # outline each learner's own block
+            ax.add_patch(plt.Rectangle((lo - 0.5, lo - 0.5), hi - lo, hi - lo, fill=False,
+                                       edgecolor="tab:cyan", lw=1.5))
+        for edge in starts[1:-1] - 0.5:
+            ax.axhline(edge, color="tab:cyan", lw=0.8)
+            ax.axvline(edge, color="tab:cyan", lw=0.8)
     ax.set(title=f"{title}\n{summary}" if title else summary, xlabel="dimension",
            ylabel="dimension")
     if colorbar:
-        ax.figure.colorbar(im, ax=ax, shrink=0.8)
+        ax.figure.colorbar(im, ax=ax, shrink=0.8, label="|correlation|",
+                           extend="max" if vmax < 1 else "neither")
+    return ax
+
+
+def reference_line(ax, value: float, label: str, horizontal: bool = True):
+    """A dashed grey line at ``value`` (e.g. the pretrained features' Recall@1, the baseline
+    every method must beat), labelled for the legend; returns ``ax``."""
+    line = ax.axhline if horizontal else ax.axvline
+    line(float(value), color="0.35", ls="--", lw=1.2, label=label, zorder=0)
     return ax
 
 
@@ -166,7 +193,7 @@ def plot_history(history, metrics: Sequence[str] = ("recall@1", "nmi"), ax=None,
         ax.plot(epochs, history[name], marker="o", ms=3, label=f"{label} {name}".strip())
     ax.set(xlabel="epoch", ylabel=", ".join(metrics))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     return ax
 
 

@@ -80,7 +80,11 @@ TOGGLES = {
     "flat learning rate": {"embedding_lr_multiplier": 1.0},
     "D = 512 > F = 256": {"embedding_dim": 512},
 }
-SEEDS = (0, 1, 2)
+SEEDS = (0, 1, 2, 3, 4)
+#: A-BIER's diversity term has two parts (the official code's): the adversarial regressors and
+#: a unit-norm penalty on the embedding layer. Each alone, at A-BIER's tuned settings.
+ABIER_TERMS = {"A-BIER: regressors alone": {"diversity": "regressors"},
+               "A-BIER: unit-norm penalty alone": {"diversity": "unit-norm"}}
 HEATMAPS = ("binomial", "bier", "abier")  # seed 0 of the miniature keeps its correlation matrix
 #: The chapters' training length in steps (the quick profile's), at which the studies' long runs
 #: are also read; a multiple of their evaluation interval (80 steps).
@@ -163,12 +167,16 @@ def tuned_settings(tune_file: Path | None = None,
 
 def ablation_cells(tuned: dict[str, dict]) -> list[tuple[str, ExperimentConfig]]:
     """The ablation's runs: every method at its ``tuned`` settings x ``SEEDS`` ("miniature"),
-    then BIER and its single embedding with each of ``TOGGLES``."""
+    then BIER and its single embedding with each of ``TOGGLES``, then A-BIER with each of
+    ``ABIER_TERMS``."""
     cells = [("miniature", ExperimentConfig(m, seed=s, **tuned[m], **LONG))
              for m in METHODS for s in SEEDS]
     for toggle, change in TOGGLES.items():
         cells += [(toggle, ExperimentConfig(m, seed=s, **tuned[m], **LONG, **change))
                   for m in CLAIMS["bier"] for s in SEEDS]
+    for toggle, change in ABIER_TERMS.items():
+        cells += [(toggle, ExperimentConfig("abier", seed=s, **tuned["abier"], **LONG, **change))
+                  for s in SEEDS]
     return cells
 
 

@@ -7,7 +7,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from bierlib.plotting import (plot_correlation, plot_embedding_2d, plot_history,  # noqa: E402
-                              plot_retrieval, umap_2d)
+                              plot_retrieval, reference_line, umap_2d)
 from bierlib.profiles import get_profile, load_datasets  # noqa: E402
 from bierlib.book.report import results_table  # noqa: E402
 from bierlib.training import History  # noqa: E402
@@ -42,6 +42,17 @@ def test_correlation_and_history_plots():
     ax = plot_correlation(X, title="t")
     assert "mean |corr|" in ax.get_title() and ax.images[0].get_array().shape == (6, 6)
     assert len(plot_correlation(X, blocks=(2, 4)).lines) == 2  # one boundary, drawn both ways
+    shown = ax.images[0].get_array()
+    corr = np.corrcoef(X.numpy().T)
+    assert np.ma.getmaskarray(shown)[0, 0] and shown[0, 1] == pytest.approx(abs(corr[0, 1]))
+    assert ax.images[0].get_clim() == (0, 0.4)
+    ax = plot_correlation(X, blocks=(2, 4))
+    cross = np.abs(corr[:2, 2:]).mean()  # the one cross-learner block (and its mirror)
+    assert f"cross-learner {cross:.3f}" in ax.get_title() and len(ax.patches) == 2
+    with pytest.raises(ValueError, match="blocks must add up to the 6 dimensions"):
+        plot_correlation(X, blocks=(2, 3))
+    ax = reference_line(plt.subplots()[1], 0.74, "pretrained features")
+    assert ax.lines[0].get_ydata()[0] == 0.74 and ax.lines[0].get_label() == "pretrained features"
     history = History([{"epoch": 0, "recall@1": 0.1, "nmi": 0.2},
                        {"epoch": 1, "recall@1": 0.3, "nmi": 0.4}])
     ax = plot_history(history)

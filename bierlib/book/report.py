@@ -1,11 +1,13 @@
 """Tables of results for the book: metrics dicts in, Markdown out."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 
 DEFAULT_COLUMNS = ("recall@1", "recall@2", "recall@4", "recall@8", "map@r", "nmi", "f1")
 
@@ -75,11 +77,72 @@ def study_provenance(data: Mapping) -> str:
             f"{seconds / 60:.0f} min of training in all.")
 
 
-def paired_difference(a: Sequence[float], b: Sequence[float]) -> str:
-    """``a - b`` over paired seeds as words: mean, spread and how many seeds agree."""
-    diff = np.asarray(a, float) - np.asarray(b, float)
-    if len(diff) < 2:
-        raise ValueError(f"a paired difference needs at least 2 seeds, found {len(diff)}")
-    agree = int((diff > 0).sum()) if diff.mean() > 0 else int((diff < 0).sum())
-    return (f"{diff.mean():+.3f} ± {diff.std(ddof=1):.3f} "
-            f"({agree} of {len(diff)} seeds {'above' if diff.mean() > 0 else 'below'})")
+#: The book's one rule for a verdict on a difference between two methods over paired seeds:
+#: at least MIN_SEEDS seeds, and a two-sided paired t-test at level ALPHA.
+MIN_SEEDS = 5
+ALPHA = 0.05
+RULE = (f"a verdict needs at least {MIN_SEEDS} paired seeds; the difference is *detected* when "
+        f"a two-sided paired t-test across seeds gives p < {ALPHA} (the exact sign test's p is "
+        "shown beside it), otherwise it is *no detectable difference*")
+
+
+@dataclasses.dataclass(frozen=True)
+class PairedTest:
+    """``a - b`` over paired seeds: mean, std (ddof 1), seeds above/below zero, the two-sided
+    paired t-test's p and the exact two-sided sign test's p (ties dropped)."""
+
+    mean: float
+    std: float
+    n: int
+    above: int
+    below: int
+    p_t: float
+    p_sign: float
+
+    @property
+    def verdict(self) -> str:
+        """"higher", "lower", "no detectable difference" or "too few seeds" under :data:`RULE`."""
+        if self.n < MIN_SEEDS:
+            return "too few seeds"
+        if not self.p_t < ALPHA:
+            return "no detectable difference"
+        return "higher" if self.mean > 0 else "lower"
+
+
+def paired_test(a: Sequence[float], b: Sequence[float]) -> PairedTest:
+    """The paired comparison of ``a`` and ``b`` (one value per seed, same seeds in order)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.ndim != 1 or a.shape != b.shape or len(a) < 2:
+        raise ValueError(f"a paired test needs two equal-length sequences of at least 2 values "
+                         f"(one per seed), found shapes {a.shape} and {b.shape}")
+    diff = a - b
+    above, below = int((diff > 0).sum()), int((diff < 0).sum())
+    std = float(diff.std(ddof=1))
+    if std == 0:  # every seed moved by the same amount: t is infinite, or undefined at 0
+        p_t = 1.0 if diff.mean() == 0 else 0.0
+    else:
+        p_t = float(stats.ttest_rel(a, b).pvalue)
+    p_sign = (float(stats.binomtest(above, above + below).pvalue) if above + below else 1.0)
+    return PairedTest(float(diff.mean()), std, len(diff), above, below, p_t, p_sign)
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float], queries: int | None = None) -> str:
+    """``a - b`` over paired seeds as words: mean ± std, seeds above/below, both tests' p, and
+    (given the number of test ``queries``, for a Recall@1) how many queries the mean is."""
+    t = paired_test(a, b)
+    count = f", about {abs(t.mean) * queries:.0f} of {queries:,} queries" if queries else ""
+    return (f"{t.mean:+.3f} ± {t.std:.3f}{count} ({t.above} of {t.n} seeds above, {t.below} "
+            f"below; paired t-test p = {t.p_t:.2g}, sign test p = {t.p_sign:.2g})")
+
+
+def verdict(a: Sequence[float], b: Sequence[float], higher: str = "reproduced",
+            lower: str = "reversed") -> str:
+    """The verdict on "``a`` is higher than ``b``" under :data:`RULE` as Markdown: bold
+    ``higher`` or ``lower`` when the difference is detected, "no detectable difference"
+    otherwise, "too few seeds (n)" below :data:`MIN_SEEDS`."""
+    t = paired_test(a, b)
+    if t.verdict == "too few seeds":
+        return f"too few seeds for a verdict ({t.n} < {MIN_SEEDS})"
+    if t.verdict == "no detectable difference":
+        return "**no detectable difference**"
+    return f"**{higher if t.verdict == 'higher' else lower}**"
