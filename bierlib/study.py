@@ -308,12 +308,14 @@ def run_study(study: str, results: Path | None = None, runs_dir: Path = Path("ru
             trials = [r for r in data["runs"] if r["config"]["method"] == method]
             for cell, config in knob_trials(method, trials[:4]):
                 run(cell, config)
-    elif study == "ablation":
-        for cell, config in ablation_cells(tuned_settings(results / "tune.json")):
-            run(cell, config)
-    elif study == "long":
-        tuned = tuned_settings(results / "tune.json", CLAIMS["bier"])
-        for cell, config in long_cells(tuned):
+    elif study in ("ablation", "long"):
+        cells = (ablation_cells(tuned_settings(results / "tune.json")) if study == "ablation"
+                 else long_cells(tuned_settings(results / "tune.json", CLAIMS["bier"])))
+        wanted = {(cell, config.name) for cell, config in cells}
+        # runs of an earlier design (e.g. before a tuning changed) leave the file: git keeps them
+        data["runs"] = [r for r in data["runs"] if (r["cell"], r["name"]) in wanted]
+        done &= wanted
+        for cell, config in cells:
             run(cell, config)
     else:
         raise ValueError(f"study must be 'tune', 'ablation' or 'long', found {study!r}")
