@@ -162,7 +162,7 @@ def plot_correlation_matrix(corr, ax=None, title: str | None = None, colorbar: b
         starts = np.concatenate([[0], np.cumsum(blocks)])
         group = np.repeat(np.arange(len(blocks)), blocks)  # each dimension's learner
         cross = group[:, None] != group[None, :]
-        summary += f", cross-learner {np.abs(corr[cross]).mean():.3f}"
+        summary += f"\ncross-learner {np.abs(corr[cross]).mean():.3f}"
         for lo, hi in zip(starts[:-1], starts[1:]):  # outline each learner's own block
             ax.add_patch(plt.Rectangle((lo - 0.5, lo - 0.5), hi - lo, hi - lo, fill=False,
                                        edgecolor="tab:cyan", lw=1.5))

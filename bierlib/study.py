@@ -206,11 +206,30 @@ def runs_of(data: dict, cell: str | None = None, method: str | None = None) -> l
     return sorted(runs, key=lambda r: r["config"]["seed"])
 
 
-def value(run: dict, key: str, step: int | None = None) -> float:
-    """``key`` of a run's final record, or of its record at ``step`` (e.g. ``SHORT_STEP``, the
-    chapters' length)."""
-    if step is None:
-        return run["final"][key]
+def paired_values(data: dict, a: tuple[str, str], b: tuple[str, str], key: str = "recall@1",
+                  step: int | None = None, b_data: dict | None = None
+                  ) -> tuple[list[float], list[float]]:
+    """``key`` of the runs ``a`` and ``b`` (each a ``(cell, method)``; ``b`` from ``b_data``
+    if given) over the seeds both have, in seed order: the two sides of a paired comparison.
+    ``key`` is a metric (read with :func:`value` at ``step``) or a run field such as
+    ``"cross_learner_correlation"``."""
+    sides = []
+    for (cell, method), source in ((a, data), (b, b_data or data)):
+        sides.append({r["config"]["seed"]: r for r in runs_of(source, cell, method)})
+    seeds = sorted(set(sides[0]) & set(sides[1]))
+    get = (lambda r: value(r, key, step)) if key in METRIC_KEYS else (lambda r: r[key])
+    return [get(sides[0][s]) for s in seeds], [get(sides[1][s]) for s in seeds]
+
+
+METRIC_KEYS = ("recall@1", "recall@2", "recall@4", "recall@8", "r_precision", "map@r", "nmi",
+               "f1")
+
+
+def value(run: dict, key: str, step: int | str | None = None) -> float:
+    """``key`` of a run's final record, of its record at ``step`` (e.g. ``SHORT_STEP``, the
+    chapters' length), or of its best record (``step="best"``: best Recall@1)."""
+    if step is None or step == "best":
+        return run["final" if step is None else "best"][key]
     for record in run["records"]:
         if record["step"] == step:
             return record[key]

@@ -18,7 +18,8 @@ def results_table(rows: Mapping[str, Mapping[str, float]], columns: Sequence[str
 
     A value may be a number or a sequence of numbers (one per seed), shown as
     ``mean ± std`` (a single value without spread), with ``digits`` decimals; a ``seconds``
-    column is shown in whole seconds. Metrics missing from a row are shown as "-".
+    column is shown in whole seconds; a string is shown as it is. Metrics missing from a row
+    are shown as "-".
     """
     if not rows:
         raise ValueError("rows is empty: give at least one named result")
@@ -29,6 +30,8 @@ def results_table(rows: Mapping[str, Mapping[str, float]], columns: Sequence[str
             value, places = metrics.get(column), 0 if column == "seconds" else digits
             if value is None:
                 cells.append("-")
+            elif isinstance(value, str):  # already words, e.g. a verdict
+                cells.append(value)
             elif np.ndim(value) == 0 or len(value) == 1:
                 cells.append(f"{float(np.ravel(value)[0]):.{places}f}")
             else:
