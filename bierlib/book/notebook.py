@@ -97,12 +97,13 @@ def expected_time(chapter: str, profile_name: str, device: torch.device) -> str:
         seconds = measured_seconds(chapter)
         if seconds is None:
             return "no run time has been measured for this chapter"
-        measured = (f"about {seconds / 60:.1f} min on a 2-core CPU, measured from clean "
-                    "(allow 2x on a slower machine)")
+        # two lines, each short enough for the rendered page's code-output column
+        measured = (f"about {seconds / 60:.1f} min on a 2-core CPU, measured from clean\n"
+                    "  (allow 2x on a slower machine)")
         return measured if device.type == "cpu" else f"{measured}; not measured on {device.type}"
-    return ("not measured yet: the paper profile fine-tunes ImageNet backbones on a GPU; "
-            "benchmarks/paper_throughput.py measures its speed (no paper-profile time has "
-            "been measured yet)")
+    return ("not measured yet: the paper profile fine-tunes ImageNet backbones on a GPU;\n"
+            "  benchmarks/paper_throughput.py measures its speed\n"
+            "  (no paper-profile time has been measured yet)")
 
 
 def _fetch(dataset: str) -> None:
