@@ -177,6 +177,28 @@ def plot_correlation_matrix(corr, ax=None, title: str | None = None, colorbar: b
     return ax
 
 
+def plot_cross_correlation(matrices, sizes: Sequence[int], ax=None, vmax: float = 0.5):
+    """Histograms of the cross-learner |correlation| (the entries outside the learners' diagonal
+    blocks) of several (D, D) correlation matrices, ``{name: matrix}``, cut by the learner
+    ``sizes``; each labelled with its mean. The heatmaps' summary, where their differences show."""
+    if not matrices:
+        raise ValueError("matrices is empty: give at least one named correlation matrix")
+    ax = _axes(ax, figsize=(4.5, 3.5))
+    group = np.repeat(np.arange(len(sizes)), sizes)  # each dimension's learner
+    for i, (name, corr) in enumerate(matrices.items()):
+        corr = np.asarray(corr, dtype=float)
+        if corr.shape != (len(group), len(group)):
+            raise ValueError(f"{name}: expected a ({len(group)}, {len(group)}) matrix for "
+                             f"sizes {list(sizes)}, found {corr.shape}")
+        cross = np.abs(corr[group[:, None] != group[None, :]])
+        ax.hist(cross, bins=np.linspace(0, vmax, 51), histtype="step", lw=1.8, density=True,
+                color=f"C{i}", label=f"{name} ({cross.mean():.3f})")
+    ax.set(xlabel="cross-learner |correlation|", ylabel="density",
+           title="outside the learners' blocks")
+    ax.legend(fontsize=9, title="mean", title_fontsize=9)
+    return ax
+
+
 def reference_line(ax, value: float, label: str, horizontal: bool = True):
     """A dashed grey line at ``value`` (e.g. the pretrained features' Recall@1, the baseline
     every method must beat), labelled for the legend; returns ``ax``."""

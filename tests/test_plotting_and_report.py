@@ -7,7 +7,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from bierlib.plotting import (plot_correlation, plot_embedding_2d, plot_history,  # noqa: E402
-                              plot_retrieval, reference_line, umap_2d)
+                              plot_cross_correlation, plot_retrieval, reference_line,
+                              umap_2d)
 from bierlib.profiles import get_profile, load_datasets  # noqa: E402
 from bierlib.book.report import results_table  # noqa: E402
 from bierlib.training import History  # noqa: E402
@@ -51,6 +52,10 @@ def test_correlation_and_history_plots():
     assert f"cross-learner {cross:.3f}" in ax.get_title() and len(ax.patches) == 2
     with pytest.raises(ValueError, match="blocks must add up to the 6 dimensions"):
         plot_correlation(X, blocks=(2, 3))
+    ax = plot_cross_correlation({"a": corr, "b": np.eye(6)}, (2, 4))
+    assert len(ax.patches) == 2 and "(0.000)" in ax.get_legend().get_texts()[1].get_text()
+    with pytest.raises(ValueError, match=r"expected a \(4, 4\) matrix .* found \(6, 6\)"):
+        plot_cross_correlation({"a": corr}, (2, 2))
     ax = reference_line(plt.subplots()[1], 0.74, "pretrained features")
     assert ax.lines[0].get_ydata()[0] == 0.74 and ax.lines[0].get_label() == "pretrained features"
     history = History([{"epoch": 0, "recall@1": 0.1, "nmi": 0.2},

@@ -52,3 +52,15 @@ def test_noise_and_too_few_seeds():
     assert "too few seeds" in text and "More seeds are needed" in text
     with pytest.raises(ValueError, match="no miniature runs of 'lifted'"):
         takeaway(_study([0.01, 0.02]), "lifted", ["contrastive"], NAMES, 0.7, 2240)
+
+
+def test_headline():
+    from bierlib.book.takeaway import headline
+    text = headline(_study([0.02, 0.025, 0.018, 0.022, 0.03]), "bier", "binomial", NAMES, 0.80)
+    assert text.startswith("**Measured:** after 480 steps (5 seeds), BIER minus the single "
+                           "embedding is +0.023 ± 0.005 Recall@1 (higher)")
+    assert text.endswith("(below them).")
+    text = headline(_study([0.02, 0.025, 0.018, 0.022, 0.03]), "bier", None, NAMES, 0.60)
+    assert "minus" not in text and text.endswith("(above them).")
+    only = takeaway(_study([0.01, 0.02]), "bier", [], NAMES, 0.9, 2240)
+    assert "For a practitioner:** BIER does not end detectably above" in only

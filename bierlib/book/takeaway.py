@@ -88,14 +88,36 @@ def _advice(method, bases, names, finals, against) -> str:
                    "interchangeable here within the seeds' noise")
     if len(won) + len(lost) + len(tied) < len(bases):
         out.append("more seeds are needed before choosing")
-    sentence = "; ".join(out) + "."
-    above = [m for m, t in against.items() if t.verdict == "higher"]
-    if not above:
-        sentence += (" None of them ends detectably above the pretrained features: on "
-                     "features this good and at this budget, check first that metric learning "
-                     "beats the features it starts from.")
-    return _capital(sentence)
+    sentences = [_capital("; ".join(out)) + "."] if out else []
+    if not any(t.verdict == "higher" for t in against.values()):
+        who = ("None of them ends" if len(against) > 1
+               else f"{_capital(names[method])} does not end")
+        sentences.append(f"{who} detectably above the pretrained features: on features this "
+                         "good and at this budget, check first that metric learning beats the "
+                         "features it starts from.")
+    return " ".join(sentences)
 
 
 def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
+
+
+def headline(data: dict, method: str, base: str | None, names: Mapping[str, str],
+             baseline: float) -> str:
+    """One sentence for a chapter's summary: ``method`` minus ``base`` (if any) at the study's
+    final step with its verdict, and whether ``method`` ends above the pretrained features
+    (``baseline``)."""
+    runs = study.runs_of(data, "miniature", method)
+    if not runs:
+        raise ValueError(f"the study has no miniature runs of {method!r}: run "
+                         "`python -m bierlib.study ablation`")
+    finals = [r["final"]["recall@1"] for r in runs]
+    f = paired_test(finals, [baseline] * len(finals))
+    text = f"**Measured:** after {runs[0]['final']['step']} steps ({f.n} seeds), "
+    if base is not None:
+        t = paired_test(*study.paired_values(data, ("miniature", method), ("miniature", base)))
+        text += (f"{names[method]} minus {names[base]} is {t.mean:+.3f} ± {t.std:.3f} "
+                 f"Recall@1 ({t.verdict}), and ")
+    return (text + f"{names[method]} ends {f.mean:+.3f} ± {f.std:.3f} against the pretrained "
+            f"features ({_WORDS.get(f.verdict, f.verdict)}"
+            + (" them" if f.verdict in _WORDS else "") + ").")
