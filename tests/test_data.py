@@ -10,6 +10,7 @@ import torch
 from bierlib.data import DatasetNotFoundError, Omniglot, data_root
 
 from .conftest import REPO, SHARED_OMNIGLOT
+from .test_oneshot import make_runs_zip
 
 spec = importlib.util.spec_from_file_location("fetch_omniglot",
                                               REPO / "data_scripts" / "fetch_omniglot.py")
@@ -41,6 +42,10 @@ def fake_mirror(tmp_path, monkeypatch):
                                                      {"Greek": 1, "B": 3})}
     monkeypatch.setattr(fetch_omniglot, "FILES", sums)
     monkeypatch.setattr(fetch_omniglot, "EXPECTED", {"alphabets": 3, "characters": 6, "images": 12})
+    # the one-shot runs, which the command line fetches too (tested in test_oneshot.py)
+    monkeypatch.setattr(fetch_omniglot, "RUNS_FILE",
+                        ("all_runs.zip", make_runs_zip(mirror / "all_runs.zip")))
+    monkeypatch.setattr(fetch_omniglot, "RUNS_EXPECTED", {"runs": 1, "test": 20, "training": 20})
     return mirror
 
 
