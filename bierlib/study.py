@@ -8,6 +8,7 @@ committed with their provenance.
     python -m bierlib.study ablation          # the papers' claims with one ingredient toggled
     python -m bierlib.study long              # BIER's claim at the papers' length (2,000 steps)
     python -m bierlib.study check ablation    # re-run one committed run and compare (CI does)
+    python -m bierlib.study oneshot ablation  # add Omniglot's one-shot error from the run folders
 
 A study is a list of :class:`~bierlib.experiments.ExperimentConfig` runs in named *cells*. Each
 run goes through :func:`~bierlib.experiments.run_experiment` (run folders under
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import math
 import platform
@@ -39,6 +41,7 @@ import torch
 from .boosting import cross_learner_correlation
 from .evaluation import correlation_matrix, mean_abs_correlation
 from .experiments import ExperimentConfig, run_experiment
+from .oneshot import load_runs, one_shot_error
 from .profiles import PROFILES, load_datasets
 from .training import embed
 from .utils import atomic_write
@@ -249,10 +252,51 @@ def summarise(cell: str, result, seconds: float, keep_matrix: bool) -> dict:
              "cross_learner_correlation": round(cross_learner_correlation(emb, sizes), 4),
              "learner_sizes": list(sizes),
              "mean_abs_correlation": round(mean_abs_correlation(emb), 4),
+             "one_shot_error": round(one_shot_error(result.model, _one_shot_runs()).mean, 4),
              "seconds": round(seconds, 1), "finished": _now(), "machine": _machine()}
     if keep_matrix:
         entry["correlation_matrix"] = np.round(correlation_matrix(emb), 3).tolist()
     return entry
+
+
+@functools.lru_cache(maxsize=1)
+def _one_shot_runs():
+    """Omniglot's 20 official one-shot runs (evaluation alphabets), loaded once."""
+    return load_runs()
+
+
+def config_of(entry: dict) -> ExperimentConfig:
+    """The configuration of a results file's run ``entry``; an AssertionError if today's code
+    resolves it to another run (its configuration's defaults changed)."""
+    values = {k: v for k, v in entry["config"].items()
+              if k not in ("method", "profile", "seed", "name")}
+    config = ExperimentConfig(entry["config"]["method"], entry["config"]["profile"],
+                              entry["config"]["seed"], **values)
+    if config.name != entry["name"]:
+        raise AssertionError(f"the committed run {entry['name']} resolves to {config.name} with "
+                             "today's code: its configuration's defaults changed; re-run the study")
+    return config
+
+
+def add_one_shot(study: str, results: Path | None = None,
+                 runs_dir: Path = Path("runs/study")) -> tuple[int, int]:
+    """Add the one-shot error (:mod:`bierlib.oneshot`) to every run of ``study`` that lacks it
+    and whose finished run folder is in ``runs_dir`` (loaded, never retrained); rewrite the file.
+    Returns (runs added, runs without a folder)."""
+    results = Path(results if results is not None else RESULTS)
+    data, added, missing = load_results(study, results), 0, 0
+    for entry in data["runs"]:
+        if "one_shot_error" in entry:
+            continue
+        if not (Path(runs_dir) / entry["name"] / "metrics.json").is_file():
+            missing += 1
+            continue
+        model = run_experiment(config_of(entry), runs_dir=runs_dir, progress=False).model
+        entry["one_shot_error"] = round(one_shot_error(model, _one_shot_runs()).mean, 4)
+        added += 1
+    atomic_write(results / f"{study}.json", lambda f: f.write(json.dumps(data, indent=1) + "\n"),
+                 binary=False)
+    return added, missing
 
 
 def _slices(config: ExperimentConfig) -> tuple[int, ...]:
@@ -280,8 +324,10 @@ def _commit() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                              text=True, check=True, cwd=Path(__file__).parent).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, cwd=Path(__file__).parent).stdout
+        dirty = subprocess.run(  # the results files a study rewrites do not count
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ":/",
+             ":(exclude,top)results"],
+            capture_output=True, text=True, cwd=Path(__file__).parent).stdout
         return out + ("+changes" if dirty.strip() else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -347,13 +393,7 @@ def check(study: str, results: Path | None = None, index: int = 0, tolerance: fl
     AssertionError if its final Recall@1 or cross-learner correlation differs from the file by
     more than ``tolerance``. Returns ``{"committed": ..., "now": ...}``."""
     entry = load_results(study, results)["runs"][index]
-    values = {k: v for k, v in entry["config"].items()
-              if k not in ("method", "profile", "seed", "name")}
-    config = ExperimentConfig(entry["config"]["method"], entry["config"]["profile"],
-                              entry["config"]["seed"], **values)
-    if config.name != entry["name"]:
-        raise AssertionError(f"the committed run {entry['name']} resolves to {config.name} with "
-                             "today's code: its configuration's defaults changed; re-run the study")
+    config = config_of(entry)
     with tempfile.TemporaryDirectory() as tmp:
         result = run_experiment(config, runs_dir=tmp, progress=progress)
         now = summarise(entry["cell"], result, result.history.final["seconds"], False)
@@ -371,8 +411,10 @@ def check(study: str, results: Path | None = None, index: int = 0, tolerance: fl
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bierlib.study", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("tune", "ablation", "long", "check"))
-    parser.add_argument("study", nargs="?", help="for check: the study to re-check")
+    parser.add_argument("what", choices=("tune", "ablation", "long", "check", "oneshot"))
+    parser.add_argument("study", nargs="?",
+                        help="for check: the study to re-check; for oneshot: the study whose "
+                             "runs get their one-shot error from their run folders")
     parser.add_argument("--results", default=None, help=f"default {RESULTS}")
     parser.add_argument("--runs", default="runs/study", help="run folders (resumable)")
     parser.add_argument("--index", type=int, default=0, help="for check: which run")
@@ -383,6 +425,11 @@ def main(argv=None) -> None:
         out = check(args.study or "ablation", args.results, args.index, progress=True)
         print(f"{out['now']['name']}: Recall@1 {out['now']['final']['recall@1']:.4f} now, "
               f"{out['committed']['final']['recall@1']:.4f} committed")
+        return
+    if args.what == "oneshot":
+        added, missing = add_one_shot(args.study or "ablation", args.results, Path(args.runs))
+        print(f"one-shot error added to {added} runs; {missing} without a run folder in "
+              f"{args.runs}")
         return
     command = shlex.join(["python", "-m", "bierlib.study", *sys.argv[1:]])
     run_study(args.what, args.results, Path(args.runs), command=command,

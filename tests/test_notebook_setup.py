@@ -37,3 +37,13 @@ def test_missing_data_is_fetched_only_when_asked(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "google.colab", object())  # as on Colab
     chapter_setup("01_contrastive", "quick")
     assert calls == ["omniglot"]
+
+
+def test_missing_one_shot_runs_are_fetched_on_colab(monkeypatch, fake_omniglot):
+    """Omniglot present but not the one-shot runs (Chapter 6): the same script fetches them."""
+    monkeypatch.setenv("BIERLIB_DATA", str(fake_omniglot))
+    calls = []
+    monkeypatch.setattr("bierlib.book.notebook._fetch", calls.append)
+    monkeypatch.setitem(sys.modules, "google.colab", object())
+    chapter_setup("06_comparison", "quick")
+    assert calls == ["omniglot"]

@@ -64,3 +64,28 @@ def test_committed_study_reproduces(name):
         pytest.fail(f"results/study/{name}.json is not committed")
     out = study.check(name)
     assert out["now"]["name"] == out["committed"]["name"]
+
+
+def test_one_shot_error_is_added_from_finished_run_folders(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import torch
+
+    from bierlib.oneshot import OneShotRun
+
+    gen = torch.Generator().manual_seed(0)
+    train = torch.randint(0, 255, (20, 1, 28, 28), dtype=torch.uint8, generator=gen)
+    runs = [OneShotRun("run01", train, train.clone(), torch.arange(20))]  # test = train
+    monkeypatch.setattr(study, "_one_shot_runs", lambda: runs)
+    flat = torch.nn.Flatten()  # raw pixels: each test drawing finds itself, error 0
+    monkeypatch.setattr(study, "run_experiment",
+                        lambda config, runs_dir, progress: SimpleNamespace(model=flat))
+    config = study.ExperimentConfig("bier")
+    entries = [{"cell": "miniature", "name": config.name, "config": config.resolved()},
+               {"cell": "miniature", "name": "gone-run", "config": config.resolved()}]
+    (tmp_path / "ablation.json").write_text(json.dumps({"study": "ablation", "runs": entries}))
+    (tmp_path / "runs" / config.name).mkdir(parents=True)
+    (tmp_path / "runs" / config.name / "metrics.json").write_text("{}")
+    assert study.add_one_shot("ablation", tmp_path, tmp_path / "runs") == (1, 1)
+    saved = json.loads((tmp_path / "ablation.json").read_text())["runs"]
+    assert saved[0]["one_shot_error"] == 0.0 and "one_shot_error" not in saved[1]

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from ..data import DatasetNotFoundError
+from ..oneshot import runs_folder
 from ..profiles import get_profile, load_datasets
 from ..utils import select_device
 
@@ -142,6 +143,8 @@ def chapter_setup(chapter: str, profile_name: str,
     if fetch_missing if fetch_missing is not None else in_colab():
         try:
             load_datasets(profile)
+            if profile.dataset == "omniglot":
+                runs_folder()  # the one-shot runs (Chapter 6), fetched by the same script
         except DatasetNotFoundError:
             _fetch(profile.dataset)
     return device
