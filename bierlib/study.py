@@ -278,25 +278,30 @@ def config_of(entry: dict) -> ExperimentConfig:
     return config
 
 
-def add_one_shot(study: str, results: Path | None = None,
-                 runs_dir: Path = Path("runs/study")) -> tuple[int, int]:
-    """Add the one-shot error (:mod:`bierlib.oneshot`) to every run of ``study`` that lacks it
-    and whose finished run folder is in ``runs_dir`` (loaded, never retrained); rewrite the file.
-    Returns (runs added, runs without a folder)."""
+def add_one_shot(study: str, results: Path | None = None, runs_dir: Path = Path("runs/study"),
+                 train_missing: bool = False, tolerance: float = 0.01) -> tuple[int, int]:
+    """Add the one-shot error (:mod:`bierlib.oneshot`) to every run of ``study`` that lacks it,
+    loading its finished run folder from ``runs_dir``; a run without a folder is skipped, or with
+    ``train_missing`` trained again there (an AssertionError if its final Recall@1 then differs
+    from the file's by more than ``tolerance``). Rewrites the file; returns (added, skipped)."""
     results = Path(results if results is not None else RESULTS)
-    data, added, missing = load_results(study, results), 0, 0
+    data, added, skipped = load_results(study, results), 0, 0
     for entry in data["runs"]:
         if "one_shot_error" in entry:
             continue
-        if not (Path(runs_dir) / entry["name"] / "metrics.json").is_file():
-            missing += 1
+        if not train_missing and not (Path(runs_dir) / entry["name"] / "metrics.json").is_file():
+            skipped += 1
             continue
-        model = run_experiment(config_of(entry), runs_dir=runs_dir, progress=False).model
-        entry["one_shot_error"] = round(one_shot_error(model, _one_shot_runs()).mean, 4)
+        result = run_experiment(config_of(entry), runs_dir=runs_dir, progress=False)
+        if abs(result.history.final["recall@1"] - entry["final"]["recall@1"]) > tolerance:
+            raise AssertionError(f"{entry['name']}: final Recall@1 "
+                                 f"{result.history.final['recall@1']:.4f} in {runs_dir}, "
+                                 f"{entry['final']['recall@1']:.4f} in the file")
+        entry["one_shot_error"] = round(one_shot_error(result.model, _one_shot_runs()).mean, 4)
         added += 1
     atomic_write(results / f"{study}.json", lambda f: f.write(json.dumps(data, indent=1) + "\n"),
                  binary=False)
-    return added, missing
+    return added, skipped
 
 
 def _slices(config: ExperimentConfig) -> tuple[int, ...]:
@@ -418,6 +423,8 @@ def main(argv=None) -> None:
     parser.add_argument("--results", default=None, help=f"default {RESULTS}")
     parser.add_argument("--runs", default="runs/study", help="run folders (resumable)")
     parser.add_argument("--index", type=int, default=0, help="for check: which run")
+    parser.add_argument("--train-missing", action="store_true",
+                        help="for oneshot: train again the runs whose folder is missing")
     parser.add_argument("--methods", default=",".join(METHODS),
                         help="for tune: comma-separated methods (default: all)")
     args = parser.parse_args(argv)
@@ -427,9 +434,10 @@ def main(argv=None) -> None:
               f"{out['committed']['final']['recall@1']:.4f} committed")
         return
     if args.what == "oneshot":
-        added, missing = add_one_shot(args.study or "ablation", args.results, Path(args.runs))
-        print(f"one-shot error added to {added} runs; {missing} without a run folder in "
-              f"{args.runs}")
+        added, skipped = add_one_shot(args.study or "ablation", args.results, Path(args.runs),
+                                      train_missing=args.train_missing)
+        print(f"one-shot error added to {added} runs; {skipped} skipped (no run folder in "
+              f"{args.runs}; --train-missing trains them again)")
         return
     command = shlex.join(["python", "-m", "bierlib.study", *sys.argv[1:]])
     run_study(args.what, args.results, Path(args.runs), command=command,

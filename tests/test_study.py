@@ -78,14 +78,18 @@ def test_one_shot_error_is_added_from_finished_run_folders(tmp_path, monkeypatch
     runs = [OneShotRun("run01", train, train.clone(), torch.arange(20))]  # test = train
     monkeypatch.setattr(study, "_one_shot_runs", lambda: runs)
     flat = torch.nn.Flatten()  # raw pixels: each test drawing finds itself, error 0
-    monkeypatch.setattr(study, "run_experiment",
-                        lambda config, runs_dir, progress: SimpleNamespace(model=flat))
-    config = study.ExperimentConfig("bier")
-    entries = [{"cell": "miniature", "name": config.name, "config": config.resolved()},
-               {"cell": "miniature", "name": "gone-run", "config": config.resolved()}]
+    history = SimpleNamespace(final={"recall@1": 0.5})
+    monkeypatch.setattr(study, "run_experiment", lambda config, runs_dir, progress:
+                        SimpleNamespace(model=flat, history=history))
+    config, gone = study.ExperimentConfig("bier"), study.ExperimentConfig("bier", seed=1)
+    entries = [{"cell": "miniature", "name": c.name, "config": c.resolved(),
+                "final": {"recall@1": 0.5}} for c in (config, gone)]
     (tmp_path / "ablation.json").write_text(json.dumps({"study": "ablation", "runs": entries}))
     (tmp_path / "runs" / config.name).mkdir(parents=True)
     (tmp_path / "runs" / config.name / "metrics.json").write_text("{}")
     assert study.add_one_shot("ablation", tmp_path, tmp_path / "runs") == (1, 1)
     saved = json.loads((tmp_path / "ablation.json").read_text())["runs"]
     assert saved[0]["one_shot_error"] == 0.0 and "one_shot_error" not in saved[1]
+    history.final["recall@1"] = 0.6  # a run trained again must reproduce its file
+    with pytest.raises(AssertionError, match="final Recall@1 0.6000 in"):
+        study.add_one_shot("ablation", tmp_path, tmp_path / "runs", train_missing=True)
