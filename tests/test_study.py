@@ -57,7 +57,7 @@ def test_ablation_needs_the_tuning_file(tmp_path):
                for _, c in long if c.method == "bier")
 
 
-@pytest.mark.parametrize("name", ["tune", "ablation"])
+@pytest.mark.parametrize("name", ["tune", "ablation", "long"])
 def test_committed_study_reproduces(name):
     """CI re-runs the first run of each committed study and compares it with the file."""
     if not (study.RESULTS / f"{name}.json").is_file():
