@@ -135,7 +135,7 @@ def plot_retrieval(images, embeddings, labels, queries: Sequence[int], k: int = 
 
 def plot_correlation(embeddings, ax=None, title: str | None = None, colorbar: bool = True,
                      blocks: Sequence[int] | None = None, vmax: float = 0.4):
-    """Heatmap of |correlation| between the (D, D) embedding dimensions on a fixed
+    """Heatmap of the absolute correlation between the (D, D) embedding dimensions on a fixed
     0..``vmax`` scale (the diagonal left blank), titled with the mean absolute off-diagonal
     correlation and, given ``blocks`` (e.g. an ensemble's learner sizes), the mean over the
     cross-learner blocks, which are outlined. A -1..1 scale hides differences of a few
@@ -178,7 +178,7 @@ def plot_correlation_matrix(corr, ax=None, title: str | None = None, colorbar: b
 
 
 def plot_cross_correlation(matrices, sizes: Sequence[int], ax=None, vmax: float = 0.5):
-    """Histograms of the cross-learner |correlation| (the entries outside the learners' diagonal
+    """Histograms of the cross-learner absolute correlation (the entries outside the learners'
     blocks) of several (D, D) correlation matrices, ``{name: matrix}``, cut by the learner
     ``sizes``; each labelled with its mean. The heatmaps' summary, where their differences show."""
     if not matrices:

@@ -138,7 +138,7 @@ def fourth_trial(method: str, trials: list[dict]) -> tuple[str, ExperimentConfig
 
 
 def knob_trials(method: str, trials: list[dict]) -> list[tuple[str, ExperimentConfig]]:
-    """Tuning trials 5 and 6 of ``method``: :data:`KNOB_TRIALS` at the rate that won
+    """Tuning trials 5 and 6 of ``method``: ``KNOB_TRIALS`` at the rate that won
     ``trials`` (its first four)."""
     lr = max(trials, key=lambda t: t["final"]["recall@1"])["config"]["lr"]
     knob, values = KNOB_TRIALS[method]
@@ -149,7 +149,7 @@ def knob_trials(method: str, trials: list[dict]) -> list[tuple[str, ExperimentCo
 
 def tuned_settings(tune_file: Path | None = None,
                    methods: tuple[str, ...] = METHODS) -> dict[str, dict]:
-    """The winning ``lr`` and knob value (:data:`KNOB_TRIALS`) of each of ``methods`` from the
+    """The winning ``lr`` and knob value (``KNOB_TRIALS``) of each of ``methods`` from the
     tuning file, by final validation Recall@1 (default file: ``RESULTS / "tune.json"``)."""
     tune_file = Path(tune_file) if tune_file is not None else RESULTS / "tune.json"
     if not tune_file.is_file():
@@ -185,7 +185,7 @@ def ablation_cells(tuned: dict[str, dict]) -> list[tuple[str, ExperimentConfig]]
 
 def long_cells(tuned: dict[str, dict]) -> list[tuple[str, ExperimentConfig]]:
     """The long study's runs: BIER and its single embedding at their ``tuned`` settings for
-    :data:`PAPER_LENGTH`, at each of :data:`LONG_DIMS`, seed by seed (so that finished seeds
+    ``PAPER_LENGTH``, at each of ``LONG_DIMS``, seed by seed (so that finished seeds
     are complete pairs)."""
     return [(f"D = {d}", ExperimentConfig(m, seed=s, embedding_dim=d, **tuned[m],
                                           **PAPER_LENGTH))

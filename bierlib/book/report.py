@@ -104,7 +104,7 @@ class PairedTest:
 
     @property
     def verdict(self) -> str:
-        """"higher", "lower", "no detectable difference" or "too few seeds" under :data:`RULE`."""
+        """"higher", "lower", "no detectable difference" or "too few seeds" under ``RULE``."""
         if self.n < MIN_SEEDS:
             return "too few seeds"
         if not self.p_t < ALPHA:
@@ -140,9 +140,9 @@ def paired_difference(a: Sequence[float], b: Sequence[float], queries: int | Non
 
 def verdict(a: Sequence[float], b: Sequence[float], higher: str = "reproduced",
             lower: str = "reversed") -> str:
-    """The verdict on "``a`` is higher than ``b``" under :data:`RULE` as Markdown: bold
+    """The verdict on "``a`` is higher than ``b``" under ``RULE`` as Markdown: bold
     ``higher`` or ``lower`` when the difference is detected, "no detectable difference"
-    otherwise, "too few seeds (n)" below :data:`MIN_SEEDS`."""
+    otherwise, "too few seeds (n)" below ``MIN_SEEDS``."""
     t = paired_test(a, b)
     if t.verdict == "too few seeds":
         return f"too few seeds for a verdict ({t.n} < {MIN_SEEDS})"

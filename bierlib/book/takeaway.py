@@ -1,6 +1,6 @@
 """A chapter's closing paragraph, generated from its own run and the committed study: what the
 runs showed for the chapter's claim, against the baseline every method must beat (the pretrained
-features), under the book's verdict rule (:data:`bierlib.book.report.RULE`)."""
+features), under the book's verdict rule (``RULE``)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence

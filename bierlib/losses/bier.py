@@ -36,7 +36,7 @@ def boosting_weights(similarities: Sequence[torch.Tensor], labels: torch.Tensor,
     return weights
 
 
-#: The diversity terms: none, A-BIER's (both its terms, or one alone), the activation loss.
+#: The diversity terms (none, A-BIER's with both its terms or one alone, the activation loss).
 DIVERSITIES = (None, "adversarial", "regressors", "unit-norm", "activation")
 
 
