@@ -6,6 +6,7 @@ Images are given as the datasets store them: uint8 or float tensors (N, C, H, W)
 """
 from __future__ import annotations
 
+import textwrap
 import warnings
 from collections.abc import Sequence
 
@@ -118,7 +119,9 @@ def plot_retrieval(images, embeddings, labels, queries: Sequence[int], k: int = 
         raise ValueError(f"queries must be indices between 0 and {len(labels) - 1}, "
                          f"found {queries}")
     _, neighbours = nearest_neighbors(embeddings, k)
-    fig, axes = plt.subplots(len(queries), k + 1, figsize=(1.05 * (k + 1), 1.2 * len(queries)),
+    width = min(7.5, 1.05 * (k + 1))  # inches: the page's column
+    fig, axes = plt.subplots(len(queries), k + 1, figsize=(width, 1.25 * len(queries) * width
+                                                          / (1.05 * (k + 1))),
                              squeeze=False, layout="constrained")
     for row, q in zip(axes, queries):
         for col, (ax, i) in enumerate(zip(row, [q, *neighbours[q]])):
@@ -128,7 +131,10 @@ def plot_retrieval(images, embeddings, labels, queries: Sequence[int], k: int = 
             for spine in ax.spines.values():
                 spine.set(edgecolor=colour, linewidth=3 if col else 1.5)
         name = class_names[labels[q]] if class_names is not None else f"class {labels[q]}"
-        row[0].set_title(name, fontsize=9)
+        group, _, item = name.replace("_", " ").rpartition("/")  # "alphabet/character07"
+        row[0].set_title(item, fontsize=9)
+        if group:
+            row[0].set_ylabel(textwrap.fill(group, 12), fontsize=9)
     axes[0, 1].set_title("nearest", fontsize=9)
     return fig
 

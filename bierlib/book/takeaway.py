@@ -40,7 +40,8 @@ def takeaway(data: dict, method: str, bases: Sequence[str], names: Mapping[str, 
             f"{k} {v:.3f}" for k, v in page.items())
             + f" Recall@1, against {baseline:.3f} for the pretrained features alone.")
     n = len(study.runs_of(data, "miniature", method))
-    parts.append(f"In the committed study ({n} seeds, every method at its tuned settings):")
+    parts.append(f"In the committed study ({n} seeds, each method at its own tuned settings, "
+                 "so a difference includes the difference of those settings; Chapter 7).")
     finals = {}
     for base in bases:
         v_short, s_short = _claim(data, method, base, queries, study.SHORT_STEP, short)
@@ -89,7 +90,11 @@ def _advice(method, bases, names, finals, against) -> str:
     if len(won) + len(lost) + len(tied) < len(bases):
         out.append("more seeds are needed before choosing")
     sentences = [_capital("; ".join(out)) + "."] if out else []
-    if not any(t.verdict == "higher" for t in against.values()):
+    above = [names[m] for m, t in against.items() if t.verdict == "higher"]
+    if above and not bases:
+        sentences.append(f"{_capital(' and '.join(above))} ends detectably above the pretrained "
+                         "features: here metric learning adds to them.")
+    if not above:
         who = ("None of them ends" if len(against) > 1
                else f"{_capital(names[method])} does not end")
         sentences.append(f"{who} detectably above the pretrained features: on features this "
