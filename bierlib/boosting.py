@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .evaluation import correlation_matrix
+from .evaluation import correlation_matrix, cross_block_mask
 
 
 def check_learner_sizes(sizes: Sequence[int], total: int | None = None) -> tuple[int, ...]:
@@ -100,8 +100,7 @@ def cross_learner_correlation(embeddings, sizes: Sequence[int]) -> float:
     sizes of the ensemble it is compared with."""
     corr = torch.as_tensor(correlation_matrix(embeddings))
     sizes = check_learner_sizes(sizes, corr.shape[0])
-    owner = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
-    different = owner[:, None] != owner[None, :]
+    different = torch.as_tensor(cross_block_mask(sizes))
     if not different.any():
         raise ValueError("cross-learner correlation needs at least two learners")
     return float(corr.abs()[different].mean())

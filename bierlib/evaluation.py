@@ -229,3 +229,10 @@ def mean_abs_offdiagonal(corr) -> float:
         raise ValueError(f"expected a square (D, D) correlation matrix with D >= 2, found shape "
                          f"{corr.shape}")
     return float((corr.sum() - np.trace(corr)) / (d * (d - 1)))
+
+
+def cross_block_mask(sizes) -> np.ndarray:
+    """(D, D) boolean mask of the entries between dimensions of *different* consecutive blocks
+    of ``sizes`` (e.g. an ensemble's learners), D = sum(sizes)."""
+    owner = np.repeat(np.arange(len(sizes)), sizes)  # each dimension's block
+    return owner[:, None] != owner[None, :]

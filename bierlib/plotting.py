@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 
-from .evaluation import correlation_matrix, mean_abs_offdiagonal, nearest_neighbors
+from .evaluation import (correlation_matrix, cross_block_mask, mean_abs_offdiagonal,
+                         nearest_neighbors)
 from .utils import check_embeddings, check_labels
 
 
@@ -166,9 +167,7 @@ def plot_correlation_matrix(corr, ax=None, title: str | None = None, colorbar: b
             raise ValueError(f"blocks must add up to the {len(corr)} dimensions, found "
                              f"{list(blocks)} (sum {sum(blocks)})")
         starts = np.concatenate([[0], np.cumsum(blocks)])
-        group = np.repeat(np.arange(len(blocks)), blocks)  # each dimension's learner
-        cross = group[:, None] != group[None, :]
-        summary += f"\ncross-learner {np.abs(corr[cross]).mean():.3f}"
+        summary += f"\ncross-learner {np.abs(corr[cross_block_mask(blocks)]).mean():.3f}"
         for lo, hi in zip(starts[:-1], starts[1:]):  # outline each learner's own block
             ax.add_patch(plt.Rectangle((lo - 0.5, lo - 0.5), hi - lo, hi - lo, fill=False,
                                        edgecolor="tab:cyan", lw=1.5))
@@ -190,13 +189,13 @@ def plot_cross_correlation(matrices, sizes: Sequence[int], ax=None, vmax: float 
     if not matrices:
         raise ValueError("matrices is empty: give at least one named correlation matrix")
     ax = _axes(ax, figsize=(4.5, 3.5))
-    group = np.repeat(np.arange(len(sizes)), sizes)  # each dimension's learner
+    mask = cross_block_mask(sizes)
     for i, (name, corr) in enumerate(matrices.items()):
         corr = np.asarray(corr, dtype=float)
-        if corr.shape != (len(group), len(group)):
-            raise ValueError(f"{name}: expected a ({len(group)}, {len(group)}) matrix for "
-                             f"sizes {list(sizes)}, found {corr.shape}")
-        cross = np.abs(corr[group[:, None] != group[None, :]])
+        if corr.shape != mask.shape:
+            raise ValueError(f"{name}: expected a {mask.shape} matrix for sizes {list(sizes)}, "
+                             f"found {corr.shape}")
+        cross = np.abs(corr[mask])
         ax.hist(cross, bins=np.linspace(0, vmax, 51), histtype="step", lw=1.8, density=True,
                 color=f"C{i}", label=f"{name} ({cross.mean():.3f})")
     ax.set(xlabel="cross-learner |correlation|", ylabel="density",
