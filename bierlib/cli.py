@@ -4,6 +4,7 @@
 
     python -m bierlib.cli --config configs/paper/bier_cub200.yaml [key=value ...] [--out DIR]
     bierlib-train --config ...        # the same, installed as a console script
+    torchrun --nproc_per_node 4 -m bierlib.cli --config ...   # data-parallel, 4 processes
 
 The configuration is a flat YAML (or JSON) mapping with ``method``, ``profile``, ``seed``
 and any setting of :class:`bierlib.experiments.ExperimentConfig`: fields of the profile
@@ -29,10 +30,11 @@ import os
 import sys
 from pathlib import Path
 
+import torch
 import yaml
 
+from . import distributed
 from .experiments import ExperimentConfig, run_experiment
-from .utils import select_device
 
 
 def parse_overrides(pairs: list[str]) -> dict:
@@ -79,19 +81,31 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(err))
     if args.data_root:
         os.environ["BIERLIB_DATA"] = args.data_root
-    device = select_device(args.device)
+    settings = config.resolved()
+    try:  # under torchrun: refuse a global batch the processes cannot share, before training
+        processes = distributed.launched_processes()
+        distributed.check_global_batch(settings["classes_per_batch"],
+                                       settings["images_per_class"], processes)
+    except ValueError as err:
+        parser.error(str(err))
+    device = distributed.setup(args.device)
     label = Path(args.config).stem if args.config else config.method
     command = " ".join(["python -m bierlib.cli", *(argv if argv is not None else sys.argv[1:])])
-    settings = config.resolved()
-    print(f"{config.method} on {settings['dataset']} ({config.profile} profile), "
-          f"seed {config.seed}, device {device}")
+    say = print if distributed.is_main() else (lambda *_: None)
+    say(f"{config.method} on {settings['dataset']} ({config.profile} profile), "
+        f"seed {config.seed}, device {device}"
+        + (f", {processes} processes (global batch {settings['classes_per_batch']} x "
+           f"{settings['images_per_class']})" if processes > 1 else ""))
     try:
         result = run_experiment(config, run_dir=args.out, device=device, command=command,
-                                label=label)
+                                label=label, progress=distributed.is_main())
     except ValueError as err:  # e.g. the folder holds another configuration
         parser.error(str(err))
+    finally:
+        if processes > 1 and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
     final = {k: round(v, 4) for k, v in result.history.final.items() if isinstance(v, float)}
-    print(f"done: {final}; metrics in {result.run_dir / 'metrics.json'}")
+    say(f"done: {final}; metrics in {result.run_dir / 'metrics.json'}")
     return 0
 
 

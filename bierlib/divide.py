@@ -35,6 +35,7 @@ from scipy.optimize import linear_sum_assignment
 from torch import nn
 from torch.utils.data import Dataset, Sampler
 
+from . import distributed
 from .boosting import EnsembleEmbedder
 from .evaluation import kmeans
 from .losses.divide import FINETUNE, DivideAndConquerLoss
@@ -208,6 +209,9 @@ def train_divide_and_conquer(net: nn.Module, train_set: Dataset, test_set: Datas
     clustered features (float16) with each clustering; ``identity`` as in
     :func:`~bierlib.training.train`."""
     loss_fn = loss_fn if loss_fn is not None else DivideAndConquerLoss(4)
+    if checkpoint_dir is None and distributed.world()[1] > 1:
+        raise ValueError("under torchrun, divide and conquer needs a checkpoint_dir that every "
+                         "process can read (its stages hand the model over through it)")
     check_positive_int(recluster_every, "recluster_every")
     finetune_epoch = config.epochs // 2 if finetune_epoch is None else finetune_epoch
     if not 1 <= finetune_epoch <= config.epochs:
@@ -243,7 +247,9 @@ def train_divide_and_conquer(net: nn.Module, train_set: Dataset, test_set: Datas
                                                loss_fn.num_learners,
                                                clusterings[-1] if clusterings else None,
                                                keep_features, device))
-                atomic_torch_save(clusterings, store)
+                if distributed.is_main():
+                    atomic_torch_save(clusterings, store)
+                distributed.barrier()
             data.clusters = clusterings[s]["clusters"]
             sampler = ClusterBatchSampler(train_set.targets, data.clusters,
                                           config.classes_per_batch, config.images_per_class,
@@ -263,7 +269,7 @@ def _clustering(model: EnsembleEmbedder, train_set: Dataset, config: TrainConfig
     features, _ = embed(model, train_set, device=device, amp=config.amp,
                         num_workers=config.num_workers, channels_last=config.channels_last,
                         forward=model.net.features)
-    ids = cluster_data(features, k, seed=config.seed + stage.start)
+    ids = distributed.on_main(lambda: cluster_data(features, k, seed=config.seed + stage.start))
     if previous is not None:
         ids = match_clusters(previous["clusters"], ids, k)
     record = {"epoch": stage.start, "clusters": torch.as_tensor(ids, dtype=torch.int64)}

@@ -44,6 +44,7 @@ import torch
 import yaml
 from torch import nn
 
+from . import distributed
 from .boosting import EnsembleEmbedder
 from .divide import train_divide_and_conquer
 from .losses import (BIERLoss, ContrastiveLoss, DivideAndConquerLoss, LiftedStructuredLoss,
@@ -187,10 +188,13 @@ class ExperimentConfig:
         return loss
 
     def build(self) -> tuple[nn.Module, nn.Module]:
-        """The (model, loss) of this run, the model's initial weights seeded by ``seed``.
-        Divide and conquer's model is the network, which
-        :func:`~bierlib.divide.train_divide_and_conquer` wraps into slices."""
-        p, loss = self.resolved_profile(), self.build_loss()
+        """The (model, loss) of this run, the initial weights of both (the loss's: A-BIER's
+        regressors) seeded by ``seed``, so every process builds the same run. Divide and
+        conquer's model is the network, which :func:`~bierlib.divide.train_divide_and_conquer`
+        wraps into slices."""
+        p = self.resolved_profile()
+        torch.manual_seed(self.seed)
+        loss = self.build_loss()
         torch.manual_seed(self.seed)
         net = build_model(p.model, p.embedding_dim, p.in_channels, pretrained=p.pretrained,
                           frozen_batchnorm=self.options["frozen_batchnorm"])
@@ -250,7 +254,9 @@ def run_experiment(config: ExperimentConfig, runs_dir=None, run_dir=None, device
     if p.needs_gpu and device.type == "cpu":
         raise RuntimeError(f"the {p.name!r} profile is meant for a GPU and none was found "
                            f"(device {device}); use profile 'quick' or run where CUDA is available")
-    _claim(run_dir, config, command)
+    if distributed.is_main():  # under torchrun: one writer, the others wait for it
+        _claim(run_dir, config, command)
+    distributed.barrier()
     train_set, test_set = datasets if datasets is not None else load_datasets(p)
     model, loss = config.build()
     common = dict(checkpoint_dir=run_dir / "checkpoint", device=device, progress=progress,
@@ -266,7 +272,8 @@ def run_experiment(config: ExperimentConfig, runs_dir=None, run_dir=None, device
             keep_features=o.get("keep_features", False), **common)
         result = ExperimentResult(config, dc.model, dc.history, {"clusterings": dc.clusterings},
                                   run_dir)
-    _write_metrics(result, device, label or config.name)
+    if distributed.is_main():
+        _write_metrics(result, device, label or config.name)
     return result
 
 

@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
+from . import distributed
 from .evaluation import evaluate
 from .sampling import PKSampler
 from .utils import atomic_torch_save, check_positive_int, select_device
@@ -122,21 +123,27 @@ def embed(model: nn.Module, dataset: Dataset, batch_size: int = 512, device=None
     """Embeddings (N, D) float32 on the CPU and labels (N,) of a whole dataset, in order.
 
     ``forward`` replaces ``model(images)``, e.g. ``model.features`` for backbone features;
-    ``model`` is put in eval mode meanwhile either way.
+    ``model`` is put in eval mode meanwhile either way. Under ``torchrun`` each process embeds
+    a part and every process receives the whole (:func:`bierlib.distributed.embed_shards`).
     """
     device = select_device(device) if device is None or isinstance(device, str) else device
-    was_training = model.training
-    model.eval()
-    outputs, labels = [], []
-    try:
-        for images, targets, *_ in _loader(dataset, num_workers, device, batch_size=batch_size):
+
+    def embed_part(indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        part = dataset if len(indices) == len(dataset) else Subset(dataset, indices.tolist())
+        outputs, labels = [], []
+        for images, targets, *_ in _loader(part, num_workers, device, batch_size=batch_size):
             with _autocast(device, amp):
                 outputs.append((forward or model)(_to_device(images, device, channels_last))
                                .float().cpu())
             labels.append(targets)
+        return torch.cat(outputs), torch.cat(labels)
+
+    was_training = model.training
+    model.eval()
+    try:
+        return distributed.embed_shards(embed_part, len(dataset))
     finally:
         model.train(was_training)
-    return torch.cat(outputs), torch.cat(labels)
 
 
 def _autocast(device: torch.device, amp: bool):
@@ -174,12 +181,15 @@ def training_step(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Op
     """One optimisation step on a batch already on ``device``; returns the (detached) loss.
 
     A model may return ``(embeddings, extras)``: the extras go to the loss as keywords, with
-    the dataset's per-item ``data_extras``.
+    the dataset's per-item ``data_extras``. Under ``torchrun`` the loss sees the global batch
+    (:func:`bierlib.distributed.gather_batch`) and ``model`` is the DDP-wrapped one.
     """
     with _autocast(device, config.amp):
         output = model(images)
     embeddings, extras = output if isinstance(output, tuple) else (output, {})
-    loss = loss_fn(embeddings.float(), labels, **data_extras, **extras)
+    embeddings, labels, data_extras, extras = distributed.gather_batch(
+        embeddings.float(), labels, data_extras, extras)  # the global batch under torchrun
+    loss = loss_fn(embeddings, labels, **data_extras, **extras)
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     scaler.step(optimizer)
@@ -237,24 +247,32 @@ def train(model: nn.Module, loss_fn: Callable, train_set: Dataset, test_set: Dat
     if sampler is None:
         sampler = PKSampler(train_set.targets, config.classes_per_batch, config.images_per_class,
                             config.steps_per_epoch, seed=config.seed)
+    rank, processes = distributed.world()
+    if processes > 1:  # under torchrun: this rank's part of every global batch, a DDP model
+        distributed.check_global_batch(config.classes_per_batch, config.images_per_class,
+                                       processes)
+        sampler = distributed.ShardedBatchSampler(sampler, rank, processes)
+    net = distributed.data_parallel(model, device)
     loader = _loader(train_set, config.num_workers, device, batch_sampler=sampler)
     scaler = grad_scaler(config, device)
     if start_epoch == 0:
         _evaluate(model, test_set, config, device, history, epoch=0, step=0, loss=float("nan"),
                   seconds=0.0)
-    bar = tqdm(total=(config.epochs - start_epoch) * len(sampler), disable=not progress,
-               desc="training", unit="step")
+    bar = tqdm(total=(config.epochs - start_epoch) * len(sampler),
+               disable=not (progress and distributed.is_main()), desc="training", unit="step")
     for epoch in range(start_epoch + 1, config.epochs + 1):
-        loss, seconds = _train_epoch(model, loss_fn, optimizer, scaler, loader, sampler, config,
+        loss, seconds = _train_epoch(net, loss_fn, optimizer, scaler, loader, sampler, config,
                                      device, epoch, bar)
         elapsed += seconds
         if epoch % config.eval_every == 0 or epoch == config.epochs:
             record = _evaluate(model, test_set, config, device, history, epoch,
                                epoch * len(sampler), loss, elapsed)
             bar.set_postfix(epoch=epoch, loss=f"{loss:.4f}", R1=f"{record['recall@1']:.3f}")
-        if path is not None:
-            atomic_torch_save(_state(model, loss_fn, optimizer, identity, epoch, history, elapsed),
-                              path)
+        if path is not None:  # one writer; no rank reads on before it is written
+            if distributed.is_main():
+                atomic_torch_save(_state(model, loss_fn, optimizer, identity, epoch, history,
+                                         elapsed), path)
+            distributed.barrier()
         for callback in callbacks:
             callback(history.final, model)
     bar.close()
@@ -304,7 +322,8 @@ def _evaluate(model, test_set, config: TrainConfig, device, history: History, ep
     emb, labels = embed(model, test_set, device=device, amp=config.amp,
                         num_workers=config.num_workers, channels_last=config.channels_last)
     record = {"epoch": epoch, "step": step, "loss": loss, "seconds": seconds,
-              **evaluate(emb, labels, config.eval_ks, clustering=config.clustering)}
+              **distributed.on_main(lambda: evaluate(emb, labels, config.eval_ks,
+                                                     clustering=config.clustering))}
     history.records.append(record)
     if config.keep_embeddings:
         history.embeddings.append(emb.half())

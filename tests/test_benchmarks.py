@@ -29,3 +29,13 @@ def test_paper_throughput_benchmark_runs_on_cpu():
              if line.startswith(("loader alone", "binomial", "bier"))]
     assert names == ["loader alone", "binomial (googlenet, D = 512)",
                      "bier (googlenet, D = 512)"], result.stdout
+
+
+def test_distributed_benchmark_prints_one_row_per_process_count():
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "distributed.py"),
+                             "--methods", "contrastive", "--steps", "1", "--warmup", "1"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()[1:]]
+    assert [(row[0], row[1]) for row in rows] == [("contrastive", "1"), ("contrastive", "2")]
+    assert rows[0][-1] == "1.00" and float(rows[1][-2]) > 0

@@ -71,6 +71,21 @@ def _files(folder):
     return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
+def test_build_seeds_the_loss_parameters_too():
+    """A-BIER's regressors start from the run's seed, whatever the process drew before, so a
+    run is the same in every process (torchrun's ranks, a re-run of a study)."""
+    config = ExperimentConfig("abier", embedding_dim=16)
+    first = config.build()
+    torch.rand(100)  # another process would be elsewhere in its random stream
+    second = config.build()
+    for (model_a, loss_a), (model_b, loss_b) in ((first, second),):
+        for a, b in zip([*model_a.parameters(), *loss_a.parameters()],
+                        [*model_b.parameters(), *loss_b.parameters()]):
+            assert torch.equal(a, b)
+    other = config.replace(seed=1).build()[1]
+    assert not all(torch.equal(a, b) for a, b in zip(first[1].parameters(), other.parameters()))
+
+
 def test_a_run_is_trained_once_then_loaded(fake_omniglot, monkeypatch, tmp_path):
     monkeypatch.setenv("BIERLIB_DATA", str(fake_omniglot))
     monkeypatch.setenv("BIERLIB_RUNS", str(tmp_path / "runs"))
