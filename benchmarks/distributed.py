@@ -6,7 +6,7 @@ sharded P x K sampler, the DDP model with synchronised BatchNorm, the loss on th
 global batch) on the quick profile's Omniglot data, timed after a warm-up:
 
     python benchmarks/distributed.py [--methods contrastive bier] [--processes 1 2]
-        [--steps 30] [--warmup 5] [--device cpu|cuda] [--threads 2]
+        [--steps 30] [--warmup 5] [--device cpu|cuda] [--threads 2] [--options key=value ...]
 
 On the CPU the cores are shared: each of N processes gets ``--threads / N`` torch threads,
 so the comparison is the same machine used by one process or by N. On GPUs each process
@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from bierlib import distributed
+from bierlib.cli import parse_overrides
 from bierlib.experiments import ExperimentConfig
 from bierlib.profiles import load_datasets
 from bierlib.sampling import PKSampler
@@ -34,11 +35,12 @@ from bierlib.training import (_loader, _optimizer, _place, _to_device, grad_scal
                               training_step)
 
 
-def worker(method: str, steps: int, warmup: int, device: str, out: Path) -> None:
+def worker(method: str, steps: int, warmup: int, device: str, out: Path,
+           options: list[str]) -> None:
     """Time ``steps`` training steps of ``method`` in this process (one rank under torchrun)."""
     device = distributed.setup(device)
     rank, processes = distributed.world()
-    config = ExperimentConfig(method, steps_per_epoch=steps + warmup)
+    config = ExperimentConfig(method, steps_per_epoch=steps + warmup, **parse_overrides(options))
     p = config.resolved_profile()
     train_config = p.train_config(config.seed)
     train_set, _ = load_datasets(p)
@@ -86,7 +88,8 @@ def measure(method: str, processes: int, args) -> dict:
         launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone",
                      "--nproc_per_node", str(processes)] if processes > 1 else [sys.executable])
         command = [*launcher, __file__, "--worker", method, "--steps", str(args.steps),
-                   "--warmup", str(args.warmup), "--device", args.device, "--out", str(out)]
+                   "--warmup", str(args.warmup), "--device", args.device, "--out", str(out),
+                   "--options", *args.options]
         done = subprocess.run(command, env=env, capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
@@ -102,13 +105,16 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=os.cpu_count(),
                         help="CPU threads shared by the processes (default: every core)")
+    parser.add_argument("--options", nargs="*", default=[], metavar="key=value",
+                        help="settings of every run, as on the command line (e.g. "
+                             "embedding_dim=512 frozen_batchnorm=true)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.worker, args.steps, args.warmup, args.device, args.out)
+        worker(args.worker, args.steps, args.warmup, args.device, args.out, args.options)
         return
-    print(f"{'method':<14}{'processes':>10}{'threads each':>14}{'global batch':>14}"
+    print(f"{'method':<20}{'processes':>10}{'threads each':>14}{'global batch':>14}"
           f"{'s/step':>9}{'images/s':>10}{'x 1 process':>13}")
     for method in args.methods:
         base = None
@@ -117,7 +123,7 @@ def main() -> None:
             base = base or (r["images_per_second"] if n == 1 else None)
             threads = "1 GPU" if args.device == "cuda" else str(max(1, args.threads // n))
             ratio = f"{r['images_per_second'] / base:.2f}" if base else "-"
-            print(f"{method:<14}{n:>10}{threads:>14}{r['batch']:>14}"
+            print(f"{method:<20}{n:>10}{threads:>14}{r['batch']:>14}"
                   f"{r['seconds_per_step']:>9.3f}{r['images_per_second']:>10.0f}{ratio:>13}")
 
 

@@ -164,12 +164,16 @@ class _AllReduce(torch.autograd.Function):
         return grad
 
 
-def _gather(tensor: torch.Tensor, differentiable: bool) -> torch.Tensor:
-    """Every rank's ``tensor`` (sizes may differ along dim 0) concatenated in rank order."""
-    size = torch.tensor([tensor.shape[0]], device=tensor.device)
+def _sizes(length: int, device: torch.device) -> list[int]:
+    """Every rank's ``length``, in rank order."""
+    size = torch.tensor([length], device=device)
     sizes = [torch.empty_like(size) for _ in range(world()[1])]
     dist.all_gather(sizes, size)
-    sizes = [int(s) for s in sizes]
+    return [int(s) for s in sizes]
+
+
+def _gather(tensor: torch.Tensor, differentiable: bool, sizes: list[int]) -> torch.Tensor:
+    """Every rank's ``tensor`` (``sizes[r]`` rows on rank r) concatenated in rank order."""
     padding = [0, 0] * (tensor.ndim - 1) + [0, max(sizes) - len(tensor)]  # last dim first
     padded = torch.nn.functional.pad(tensor, padding)
     if differentiable:
@@ -180,16 +184,17 @@ def _gather(tensor: torch.Tensor, differentiable: bool) -> torch.Tensor:
     return torch.cat([part[:n] for part, n in zip(parts, sizes)])
 
 
-def _gather_items(value, batch_size: int):
+def _gather_items(value, sizes: list[int], device: torch.device):
     """Gather ``value`` if it holds one entry per item of the local batch (a tensor, not a
-    parameter, with ``batch_size`` rows, or a list/tuple/dict of them); leave it otherwise."""
+    parameter, with this rank's number of rows in ``sizes``, or a list/tuple/dict of them) on
+    ``device``; leave it otherwise."""
     if isinstance(value, (list, tuple)):
-        return type(value)(_gather_items(v, batch_size) for v in value)
+        return type(value)(_gather_items(v, sizes, device) for v in value)
     if isinstance(value, dict):
-        return {k: _gather_items(v, batch_size) for k, v in value.items()}
+        return {k: _gather_items(v, sizes, device) for k, v in value.items()}
     if (isinstance(value, torch.Tensor) and not isinstance(value, nn.Parameter)
-            and value.ndim >= 1 and value.shape[0] == batch_size):
-        return _gather(value, differentiable=value.requires_grad)
+            and value.ndim >= 1 and value.shape[0] == sizes[world()[0]]):
+        return _gather(value.to(device), value.requires_grad, sizes)
     return value
 
 
@@ -200,9 +205,10 @@ def gather_batch(embeddings: torch.Tensor, labels: torch.Tensor, *extras):
     matrix) kept. Unchanged in a single process."""
     if world()[1] == 1:
         return (embeddings, labels, *extras)
-    n = embeddings.shape[0]
-    return (_gather(embeddings, differentiable=True), _gather(labels, differentiable=False),
-            *(_gather_items(e, n) for e in extras))
+    device = embeddings.device  # NCCL gathers on the GPU only
+    sizes = _sizes(len(embeddings), device)
+    return (_gather(embeddings, True, sizes), _gather(labels.to(device), False, sizes),
+            *(_gather_items(e, sizes, device) for e in extras))
 
 
 def embed_shards(embed_part: Callable[[np.ndarray], tuple[torch.Tensor, torch.Tensor]],
@@ -216,7 +222,9 @@ def embed_shards(embed_part: Callable[[np.ndarray], tuple[torch.Tensor, torch.Te
     emb, labels = embed_part(np.array_split(np.arange(length), processes)[rank])
     device = torch.device("cuda", torch.cuda.current_device()) \
         if dist.get_backend() == "nccl" else torch.device("cpu")
-    return (_gather(emb.to(device), False).cpu(), _gather(labels.to(device), False).cpu())
+    sizes = _sizes(len(emb), device)
+    return (_gather(emb.to(device), False, sizes).cpu(),
+            _gather(labels.to(device), False, sizes).cpu())
 
 
 class GlobalBatchNorm2d(nn.BatchNorm2d):
@@ -229,9 +237,9 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
         if not (self.training and world()[1] > 1):
             return super().forward(x)
         dims, shape = [0, 2, 3], (1, -1, 1, 1)
-        count = x.new_tensor([x.numel() / x.shape[1]])
-        dist.all_reduce(count)
-        mean = _AllReduce.apply(x.sum(dims)) / count
+        sums = _AllReduce.apply(torch.cat([x.sum(dims), x.new_tensor([x.numel() / x.shape[1]])]))
+        count = sums[-1].detach()
+        mean = sums[:-1] / count
         centred = x - mean.view(shape)
         var = _AllReduce.apply((centred * centred).sum(dims)) / count
         if self.track_running_stats:
@@ -274,4 +282,6 @@ def data_parallel(model: nn.Module, device: torch.device) -> nn.Module:
         return model
     synchronise_batchnorm(model, device)
     ids = [device.index] if device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    # BatchNorm's running statistics come from the global batch, the same on every rank:
+    # nothing to broadcast before each forward pass
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)
