@@ -20,6 +20,11 @@ batch semantics:
   trainable BatchNorm layers by ``torch.nn.SyncBatchNorm`` on GPUs; torch's refuses CPU
   tensors, so CPU processes get :class:`GlobalBatchNorm2d`, the same two-pass statistics
   all-reduced with gloo.
+* **Shared randomness, own augmentation.** Every rank seeds the global RNG alike each epoch,
+  so that whatever draws on the gathered batch (the margin loss's negative sampling) draws
+  the same on every rank; :func:`rank_batches` fetches each batch under a random state of
+  its own rank (and :func:`seed_worker` seeds data-loading workers by rank), so that the
+  ranks do not crop and flip their images alike.
 * **One evaluation, one clustering, one writer.** :func:`embed_shards` embeds a part of the
   dataset per rank and gathers them in order; :func:`on_main` computes on rank 0 (faiss
   metrics, divide and conquer's k-means) and broadcasts the result; checkpoints, metrics and
@@ -31,6 +36,7 @@ computation) when no process group is initialised, so one-process runs are uncha
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -129,6 +135,37 @@ class ShardedBatchSampler(Sampler[list[int]]):
                 raise ValueError(f"a batch of {len(batch)} images cannot feed {self.processes} "
                                  "processes; use fewer processes or larger batches")
             yield np.array_split(np.asarray(batch), self.processes)[self.rank].tolist()
+
+
+def _rank_seed(*key: int) -> int:
+    return int(np.random.SeedSequence(list(key)).generate_state(1, np.uint64)[0])
+
+
+def rank_batches(loader, seed: int, epoch: int) -> Iterator:
+    """The batches of ``loader``, each fetched under a random state of this rank's own, from
+    ``(seed, epoch, rank, step)``: what the data pipeline draws (random crops, flips) differs
+    between ranks and stays resumable, while the global RNG, shared by the ranks, is left as
+    a single process leaves it. The batches of ``loader`` unchanged in a single process."""
+    rank, processes = world()
+    batches = iter(loader)  # draws the workers' base seed from the global RNG, as one process
+    if processes == 1:
+        yield from batches
+        return
+    for step in range(len(loader)):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(_rank_seed(seed, epoch, rank, step))
+            batch = next(batches)
+        yield batch
+
+
+def seed_worker(worker: int, rank: int) -> None:
+    """``worker_init_fn`` (with ``functools.partial(seed_worker, rank=rank)``) for the
+    data-loading workers of a rank: their torch, numpy and ``random`` seeds depend on the rank
+    too (a DataLoader gives every rank's workers the same seeds)."""
+    worker_seed = _rank_seed(torch.initial_seed(), rank)  # initial_seed: base seed + worker
+    torch.manual_seed(worker_seed)
+    np.random.seed(worker_seed % 2**32)
+    random.seed(worker_seed)
 
 
 class _AllGather(torch.autograd.Function):

@@ -85,9 +85,12 @@ TOGGLES = {
 }
 SEEDS = (0, 1, 2, 3, 4)
 #: A-BIER's diversity term has two parts (the official code's): the adversarial regressors and
-#: a unit-norm penalty on the embedding layer. Each alone, at A-BIER's tuned settings.
+#: a unit-norm penalty on the embedding layer. Each alone, and neither (BIER trained at
+#: A-BIER's tuned rate and shrinkage), at A-BIER's tuned settings: with A-BIER itself, a 2 x 2
+#: design whose every difference changes one term and nothing else.
 ABIER_TERMS = {"A-BIER: regressors alone": {"diversity": "regressors"},
-               "A-BIER: unit-norm penalty alone": {"diversity": "unit-norm"}}
+               "A-BIER: unit-norm penalty alone": {"diversity": "unit-norm"},
+               "A-BIER: neither term": {"diversity": None}}
 HEATMAPS = ("binomial", "bier", "abier")  # seed 0 of the miniature keeps its correlation matrix
 #: The chapters' training length in steps (the quick profile's), at which the studies' long runs
 #: are also read; a multiple of their evaluation interval (80 steps).

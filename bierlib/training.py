@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -104,6 +105,9 @@ class History:
 
 def _loader(dataset: Dataset, num_workers: int, device: torch.device, **kwargs) -> DataLoader:
     workers = {"persistent_workers": True, "prefetch_factor": 4} if num_workers > 0 else {}
+    rank, processes = distributed.world()
+    if num_workers > 0 and processes > 1:
+        workers["worker_init_fn"] = functools.partial(distributed.seed_worker, rank=rank)
     return DataLoader(dataset, num_workers=num_workers, pin_memory=device.type == "cuda",
                       **workers, **kwargs)
 
@@ -302,7 +306,7 @@ def _train_epoch(model, loss_fn, optimizer, scaler, loader, sampler, config: Tra
     model.train()
     sampler.set_epoch(epoch)
     torch.manual_seed(config.seed * 1_000_003 + epoch)  # augmentation, dropout: resumable
-    for images, labels, *data_extras in loader:
+    for images, labels, *data_extras in distributed.rank_batches(loader, config.seed, epoch):
         images, labels = _to_device(images, device, config.channels_last), labels.to(device)
         losses.append(training_step(model, loss_fn, optimizer, scaler, images, labels,
                                     data_extras[0] if data_extras else {}, config, device))

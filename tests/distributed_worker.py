@@ -1,10 +1,12 @@
 """Run by ``tests/test_distributed.py`` under ``torchrun --nproc_per_node 2`` (gloo, CPU): each
 rank exercises :mod:`bierlib.distributed` on its part of fixed data and saves what it got to
 ``OUT/rank<r>.pt``; the test compares that with one process computing on the whole data."""
+import functools
 import sys
 from pathlib import Path
 
 import torch
+from torch.utils.data import DataLoader, Dataset
 
 from bierlib import distributed
 
@@ -19,6 +21,16 @@ def data() -> dict:
             "embeddings": torch.randn(sum(SIZES), 4, generator=g),
             "labels": torch.arange(sum(SIZES)) % 3,
             "weight": torch.randn(4, 2, generator=g)}
+
+
+class Noise(Dataset):
+    """Four items, each a random draw: a stand-in for random augmentation."""
+
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return torch.rand(())
 
 
 def embedding_loss(embeddings: torch.Tensor, labels: torch.Tensor,
@@ -65,6 +77,16 @@ def main(out: Path) -> None:
     result["shards"] = distributed.embed_shards(
         lambda idx: (torch.as_tensor(idx, dtype=torch.float32)[:, None].repeat(1, 2),
                      torch.as_tensor(idx)), 7)
+
+    # Augmentation: each rank draws its own, reproducibly; the shared global RNG stays in step.
+    torch.manual_seed(0)
+    loader = DataLoader(Noise(), batch_size=2)
+    draws = torch.cat(list(distributed.rank_batches(loader, seed=0, epoch=1)))
+    again = torch.cat(list(distributed.rank_batches(loader, seed=0, epoch=1)))
+    workers = DataLoader(Noise(), batch_size=2, num_workers=1,
+                         worker_init_fn=functools.partial(distributed.seed_worker, rank=rank))
+    result["augmentation"] = {"draws": draws, "again": again, "shared": torch.rand(3),
+                              "worker_draws": torch.cat(list(workers))}
     torch.save(result, out / f"rank{rank}.pt")
     torch.distributed.destroy_process_group()
 

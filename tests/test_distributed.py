@@ -87,6 +87,11 @@ def test_single_process_functions_are_the_plain_computation():
     assert distributed.on_main(lambda: 7) == 7
     bn = torch.nn.Sequential(torch.nn.BatchNorm2d(3))
     assert distributed.data_parallel(bn, torch.device("cpu")) is bn
+    # one process draws its augmentation from the global RNG, as without this module
+    torch.manual_seed(0)
+    through = [b.clone() for b in distributed.rank_batches(torch.rand(3, 2), seed=0, epoch=1)]
+    torch.manual_seed(0)
+    assert all(torch.equal(x, y) for x, y in zip(through, torch.rand(3, 2)))
 
 
 def test_mechanisms_match_one_process_on_the_whole_batch(tmp_path):
@@ -130,6 +135,14 @@ def test_mechanisms_match_one_process_on_the_whole_batch(tmp_path):
     for r in ranks:
         emb7, lab7 = r["shards"]
         assert torch.equal(lab7, torch.arange(7)) and torch.equal(emb7[:, 0], torch.arange(7.))
+
+    # Each rank augments its images with draws of its own (in the main process and in
+    # data-loading workers), the same when fetched again; the global RNG stays shared.
+    a, b = (r["augmentation"] for r in ranks)
+    assert torch.equal(a["draws"], a["again"]) and torch.equal(b["draws"], b["again"])
+    assert not torch.equal(a["draws"], b["draws"])
+    assert not torch.equal(a["worker_draws"], b["worker_draws"])
+    assert torch.equal(a["shared"], b["shared"])
 
 
 def _assert_same_run(one: list[dict], two: list[dict], rtol: float, metric_atol: float) -> None:

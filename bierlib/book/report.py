@@ -70,14 +70,17 @@ def paper_runs_table(config_names: Sequence[str], runs: Mapping[str, list[dict]]
 
 
 def study_provenance(data: Mapping) -> str:
-    """One Markdown sentence: which command computed a study's file, where and when."""
+    """One Markdown sentence: a study file's runs, when they finished, and which invocation
+    last wrote the file (a study resumes, so earlier invocations may have run some runs; each
+    run records its own date and machine)."""
     p, runs = data["provenance"], data["runs"]
     seconds = sum(r["seconds"] for r in runs)
     dates = sorted(r["finished"][:10] for r in runs)
     when = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
-    return (f"`results/study/{data['study']}.json`: {len(runs)} runs computed by "
-            f"`{p['command']}` at commit `{p['commit']}` on {p['machine']}, {when}, "
-            f"{seconds / 60:.0f} min of training in all.")
+    return (f"`results/study/{data['study']}.json`: {len(runs)} runs finished {when} "
+            f"({seconds / 60:.0f} min of training in all), each with its configuration, "
+            f"date and machine; the file was last written by `{p['command']}` at commit "
+            f"`{p['commit']}` on {p['machine']}.")
 
 
 #: The book's one rule for a verdict on a difference between two methods over paired seeds:

@@ -40,8 +40,8 @@ def takeaway(data: dict, method: str, bases: Sequence[str], names: Mapping[str, 
             f"{k} {v:.3f}" for k, v in page.items())
             + f" Recall@1, against {baseline:.3f} for the pretrained features alone.")
     n = len(study.runs_of(data, "miniature", method))
-    parts.append(f"In the committed study ({n} seeds, each method at its own tuned settings, "
-                 "so a difference includes the difference of those settings; Chapter 7).")
+    parts.append(f"The committed study (Chapter 7) trains {n} seeds of each method at its own "
+                 "tuned settings, so a difference includes the difference of those settings.")
     finals = {}
     for base in bases:
         v_short, s_short = _claim(data, method, base, queries, study.SHORT_STEP, short)
@@ -79,8 +79,7 @@ def _advice(method, bases, names, finals, against) -> str:
     tied = [b for b, v in finals.items() if v == "no detectable difference"]
     out = []
     if won:
-        out.append(f"{names[method]} is the better choice over "
-                   f"{', '.join(names[b] for b in won)} in this setting")
+        out.append(f"{names[method]} beats {', '.join(names[b] for b in won)} in this setting")
     if lost:
         out.append(f"{', '.join(names[b] for b in lost)} beat{'s' * (len(lost) == 1)} "
                    f"{names[method]} here: the paper's advantage is reversed")
@@ -94,12 +93,16 @@ def _advice(method, bases, names, finals, against) -> str:
     if above and not bases:
         sentences.append(f"{_capital(' and '.join(above))} ends detectably above the pretrained "
                          "features: here metric learning adds to them.")
+    below = [names[m] for m, t in against.items() if t.verdict == "lower"]
     if not above:
-        who = ("None of them ends" if len(against) > 1
-               else f"{_capital(names[method])} does not end")
-        sentences.append(f"{who} detectably above the pretrained features: on features this "
-                         "good and at this budget, check first that metric learning beats the "
-                         "features it starts from.")
+        who = {1: f"{_capital(names[method])} does not end",
+               2: "Neither ends"}.get(len(against), "None of them ends")
+        sentences.append(f"{who} detectably above the pretrained features"
+                         + (f", and {' and '.join(below)} end{'s' * (len(below) == 1)} below "
+                            "them, so here the features alone are the better choice" if below
+                            else "")
+                         + ". On features this good and at this budget, check first that "
+                         "metric learning beats the features it starts from.")
     return " ".join(sentences)
 
 
