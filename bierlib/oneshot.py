@@ -16,7 +16,9 @@ Greek, Korean, Latin; Greek, Japanese_(katakana), Latin, Sanskrit, Tagalog; its 
 :mod:`bierlib.data.omniglot`), which are subsets of the 30 *background* alphabets, and the
 background and evaluation sets share no alphabet. So every run is new to a quick-profile
 model: new alphabets, new characters and new drawers (no drawing of the runs is
-pixel-identical to one of the quick profile's 4,840).
+pixel-identical to one of the quick profile's 4,840). The backbone's *pretraining* glyphs are
+another matter: :func:`script_overlap` lists those printed in the script of an evaluation
+alphabet (Cyrillic letters, Old Church Slavonic's script, are among them).
 
 **Preprocessing** is the quick profile's Omniglot dataset's own (its loader is reused): each
 105x105 drawing is converted to 8-bit grey, box-resized to ``image_size`` (28 for the quick
@@ -36,7 +38,8 @@ flattened, as the embedding.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +54,15 @@ FOLDER = "omniglot_oneshot"  # under the data folder, as data_scripts/fetch_omni
 NUM_RUNS = 20
 WAYS = 20  # classes per run: one training drawing each, and one test drawing each
 FETCH_COMMAND = "python data_scripts/fetch_omniglot.py --root {root}"
+#: Omniglot's 20 evaluation alphabets, the runs' source, with the Unicode name prefix of each
+#: real script (None: an invented script, which Unicode does not encode).
+EVALUATION_SCRIPTS = {
+    "Angelic": None, "Atemayar_Qelisayer": None, "Atlantean": None, "Aurek-Besh": None,
+    "Avesta": "AVESTAN", "Ge_ez": "ETHIOPIC", "Glagolitic": "GLAGOLITIC", "Gurmukhi": "GURMUKHI",
+    "Kannada": "KANNADA", "Keble": None, "Malayalam": "MALAYALAM", "Manipuri": "MEETEI MAYEK",
+    "Mongolian": "MONGOLIAN", "Old_Church_Slavonic_(Cyrillic)": "CYRILLIC", "Oriya": "ORIYA",
+    "Sylheti": "SYLOTI NAGRI", "Syriac_(Serto)": "SYRIAC", "Tengwar": None, "Tibetan": "TIBETAN",
+    "ULOG": None}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +89,27 @@ class OneShotResult:
 
     def __str__(self) -> str:
         return f"{100 * self.mean:.1f}% ± {100 * self.std:.1f}% error over {self.num_runs} runs"
+
+
+def script_overlap(code_points: Sequence[int],
+                   scripts: Mapping[str, str | None] = EVALUATION_SCRIPTS) -> dict[str, str]:
+    """The characters of ``code_points`` (e.g. the pretraining glyphs' classes) written in the
+    script of each alphabet of ``scripts`` (alphabet -> Unicode name prefix), as a string per
+    alphabet that has any. Unassigned code points are an error."""
+    names = {}
+    for cp in code_points:
+        try:
+            names[cp] = unicodedata.name(chr(cp))
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"code point {cp!r} has no Unicode name: expected assigned code "
+                             "points (ints)") from err
+    overlap = {}
+    for alphabet, prefix in scripts.items():
+        chars = "".join(chr(cp) for cp, name in names.items()
+                        if prefix is not None and name.startswith(prefix + " "))
+        if chars:
+            overlap[alphabet] = chars
+    return overlap
 
 
 def runs_folder(root=None) -> Path:

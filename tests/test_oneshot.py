@@ -243,3 +243,12 @@ def test_bad_inputs_are_refused():
         nearest_neighbor_errors(train, test, torch.zeros(2, 4))
     with pytest.raises(ValueError, match=r"must lie in \[0, C = 5\)"):
         nearest_neighbor_errors(train, test, torch.full((2, 4), 5))
+
+
+def test_script_overlap_lists_the_glyphs_written_in_an_evaluation_alphabets_script():
+    from bierlib.oneshot import script_overlap
+    glyphs = [ord(c) for c in "Жαਕ∑ѫ"]  # Cyrillic, Greek, Gurmukhi, a symbol, Old Cyrillic
+    assert script_overlap(glyphs) == {"Old_Church_Slavonic_(Cyrillic)": "Жѫ", "Gurmukhi": "ਕ"}
+    assert script_overlap(glyphs, {"Tengwar": None}) == {}
+    with pytest.raises(ValueError, match="no Unicode name"):
+        script_overlap([0x0378])  # unassigned
