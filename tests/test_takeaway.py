@@ -39,7 +39,7 @@ def test_a_clear_win_is_called_and_the_baseline_is_used():
 def test_a_reversal_and_features_that_win():
     text = takeaway(_study([-0.02, -0.025, -0.018, -0.022, -0.03]), "bier", ["binomial"],
                     NAMES, baseline=0.80, queries=2240)
-    assert "The single embedding beats BIER here: the paper's advantage is reversed" in text
+    assert "The single embedding beats BIER here, so the paper's advantage is reversed" in text
     assert ("Neither ends detectably above the pretrained features, and BIER and the "
             "single embedding end below them, so here the features alone are the better choice"
             in text)

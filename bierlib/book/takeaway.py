@@ -82,7 +82,7 @@ def _advice(method, bases, names, finals, against) -> str:
         out.append(f"{names[method]} beats {', '.join(names[b] for b in won)} in this setting")
     if lost:
         out.append(f"{', '.join(names[b] for b in lost)} beat{'s' * (len(lost) == 1)} "
-                   f"{names[method]} here: the paper's advantage is reversed")
+                   f"{names[method]} here, so the paper's advantage is reversed")
     if tied:
         out.append(f"{names[method]} and {', '.join(names[b] for b in tied)} are "
                    "interchangeable here within the seeds' noise")
