@@ -91,6 +91,12 @@ SEEDS = (0, 1, 2, 3, 4)
 ABIER_TERMS = {"A-BIER: regressors alone": {"diversity": "regressors"},
                "A-BIER: unit-norm penalty alone": {"diversity": "unit-norm"},
                "A-BIER: neither term": {"diversity": None}}
+#: The same 2 x 2 design as the pages read it: name -> (cell, method) of its runs, "neither
+#: term" first (every other variant is compared with it), A-BIER itself from the miniature.
+ABIER_DESIGN = {"neither term": ("A-BIER: neither term", "abier"),
+                "regressors alone": ("A-BIER: regressors alone", "abier"),
+                "unit-norm penalty alone": ("A-BIER: unit-norm penalty alone", "abier"),
+                "both terms (A-BIER)": ("miniature", "abier")}
 HEATMAPS = ("binomial", "bier", "abier")  # seed 0 of the miniature keeps its correlation matrix
 #: The chapters' training length in steps (the quick profile's), at which the studies' long runs
 #: are also read; a multiple of their evaluation interval (80 steps).

@@ -48,6 +48,9 @@ def test_ablation_needs_the_tuning_file(tmp_path):
         "binomial": {"lr": 1e-3, "C": 50.0}}
     cells = study.ablation_cells(tuned)
     miniature = [c for cell, c in cells if cell == "miniature"]
+    # the pages' 2 x 2 design of A-BIER's terms reads runs the ablation trains
+    assert {cell for cell, _ in study.ABIER_DESIGN.values()} == {*study.ABIER_TERMS, "miniature"}
+    assert {cell for cell, _ in cells} >= set(study.ABIER_TERMS)
     assert len(miniature) == len(study.METHODS) * len(study.SEEDS)
     assert all(c.resolved()["dataset"] == "omniglot" for _, c in cells)
     long = study.long_cells(tuned)
