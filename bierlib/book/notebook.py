@@ -84,27 +84,73 @@ def in_colab() -> bool:
     return "google.colab" in sys.modules
 
 
+def chapter_times() -> dict:
+    """The committed record of a cold book build (see :data:`CHAPTER_TIMES`); {} if absent."""
+    return json.loads(CHAPTER_TIMES.read_text()) if CHAPTER_TIMES.is_file() else {}
+
+
 def measured_seconds(chapter: str) -> float | None:
-    """The chapter's measured execution time on the quick profile (see :data:`CHAPTER_TIMES`)."""
-    if not CHAPTER_TIMES.is_file():
-        return None
-    rows = json.loads(CHAPTER_TIMES.read_text())["chapters"]
+    """The chapter's cold execution time on the reference machine (see :data:`CHAPTER_TIMES`)."""
+    rows = chapter_times().get("chapters", [])
     return next((r["seconds"] for r in rows if r["docname"] == f"book/{chapter}"), None)
 
 
-def expected_time(chapter: str, profile_name: str, device: torch.device) -> str:
-    """A sentence on how long ``chapter`` takes on ``device`` with this profile."""
-    if profile_name == "quick":
-        seconds = measured_seconds(chapter)
-        if seconds is None:
-            return "no run time has been measured for this chapter"
-        # two lines, each short enough for the rendered page's code-output column
-        measured = (f"about {seconds / 60:.1f} min on a 2-core CPU, measured from clean\n"
-                    "  (allow 2x on a slower machine)")
-        return measured if device.type == "cpu" else f"{measured}; not measured on {device.type}"
-    return ("not measured yet: the paper profile fine-tunes ImageNet backbones on a GPU;\n"
-            "  benchmarks/paper_throughput.py measures its speed\n"
-            "  (no paper-profile time has been measured yet)")
+def calibrate(device: torch.device | str = "cpu", steps: int = 6) -> float:
+    """Median seconds of one training step of the quick profile's network (a batch of 128
+    images, forward + backward + Adam) on ``device``: a 1-3 s measurement of this machine's
+    speed. The global random state is left as it was."""
+    import time
+
+    from ..experiments import ExperimentConfig
+
+    device = torch.device(device)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        model = ExperimentConfig("contrastive").build()[0].to(device).train()
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+        images = torch.rand(128, 1, 28, 28, device=device)
+        times = []
+        for step in range(steps + 2):  # two warm-up steps
+            start = time.perf_counter()
+            optimizer.zero_grad()
+            model(images).pow(2).mean().backward()
+            optimizer.step()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            if step >= 2:
+                times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def speed_factor(device: torch.device | str = "cpu") -> float:
+    """This machine's time per second of the reference machine (where :data:`CHAPTER_TIMES`
+    was recorded): :func:`calibrate` here over the calibration recorded there; 1 if none."""
+    reference = chapter_times().get("calibration_seconds")
+    return calibrate(device) / reference if reference else 1.0
+
+
+def expected_time(chapter: str, profile_name: str, device: torch.device,
+                  speed: float | None = None) -> str:
+    """A sentence on how long ``chapter`` takes on ``device`` with this profile: its cold time
+    on the reference machine scaled by this machine's measured ``speed`` (calibrated if None)."""
+    if profile_name != "quick":
+        return ("not measured yet: the paper profile fine-tunes ImageNet backbones on a GPU;\n"
+                "  benchmarks/paper_throughput.py measures its speed")
+    seconds = measured_seconds(chapter)
+    if seconds is None:
+        return "no run time has been measured for this chapter"
+    machine = chapter_times().get("machine", "a 2-core CPU")
+    if device.type != "cpu":
+        return (f"at most about {_minutes(seconds)}, the cold time on the reference machine\n"
+                f"  ({machine}); training runs faster on this {device.type.upper()}")
+    speed = speed_factor(device) if speed is None else speed
+    # two lines, each short enough for the rendered page's code-output column
+    return (f"about {_minutes(seconds * speed)} here ({_minutes(seconds)} from a cold start on "
+            f"the reference\n  machine, {machine}; this CPU takes {speed:.2f}x its time per "
+            "training step)")
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
 def _fetch(dataset: str) -> None:

@@ -9,8 +9,18 @@
 * the ipywidgets HTML manager typesets with the MathJax 2 API (``MathJax.Hub.Queue``),
   a TypeError under MathJax 3; ``static/mathjax2-compat.js``, loaded right after
   MathJax, routes it to MathJax 3.
+* chapters are executed by :func:`bierlib.book.execution.execute` instead of myst-nb's own
+  call of ``jupyter_cache``'s ``single_nb_execution`` (same arguments and result): kernel
+  waits bounded to a second (no silent stall), per-cell timeouts from the recorded cold
+  times, and per-cell timings in ``_build/cell_times.json`` with stalls and slow cells
+  reported in the build log.
 """
+import functools
 from pathlib import Path
+
+from sphinx.util import logging
+
+LOGGER = logging.getLogger("bierlib")
 
 
 def _key(script) -> tuple:
@@ -36,8 +46,25 @@ def add_static(app):
     app.config.html_static_path.append(str(Path(__file__).parent / "static"))
 
 
+def bounded_execution(app):
+    """Route myst-nb's notebook execution through :func:`bierlib.book.execution.execute`."""
+    import myst_nb.core.execute.direct as direct
+
+    from bierlib.book import execution, notebook
+
+    speed = notebook.speed_factor()
+    times = Path(app.outdir).parent / "cell_times.json"
+    times.unlink(missing_ok=True)  # this build's timings only
+    LOGGER.info(f"bierlib: this machine takes {speed:.2f}x the reference machine's time per "
+                "training step; cells report stalls and times in " + str(times))
+    direct.single_nb_execution = functools.partial(
+        execution.execute, record=notebook.chapter_times(), speed=speed, times_file=times,
+        log=LOGGER.info, heartbeat=LOGGER.info)
+
+
 def setup(app):
     app.connect("builder-inited", add_static)
+    app.connect("builder-inited", bounded_execution)
     app.add_js_file("mathjax2-compat.js", loading_method="defer", priority=501)  # after MathJax (500)
     # html-page-context stops at the first handler that returns a template: run first
     app.connect("html-page-context", fix_page, priority=100)
