@@ -12,6 +12,13 @@ The data *and* the embedding are split into K parts:
    slice (L2-normalised) with the margin loss (:mod:`bierlib.losses.margin`);
 3. from ``finetune_epoch`` on, the whole embedding is trained on all the data.
 
+Optionally (``whole_embedding_epoch``), the whole embedding already trains on the clusters'
+batches from an earlier epoch on: the official code's entry point (``experiment.py``) runs
+the slice loss until epoch ``finetune_epoch * 8 / 19`` (80 of its 200), the whole embedding
+on the clusters' batches until ``finetune_epoch`` (190), then on all the data. The other
+settings that the official code fixes are options here too (``cluster_images``, ``kmeans``,
+``epoch_length``); :mod:`bierlib.deviations` lists them.
+
 At test time each slice is L2-normalised and the slices are concatenated with
 equal weight (:func:`bierlib.boosting.ensemble_embedding` with equal sizes).
 
@@ -37,7 +44,7 @@ from torch.utils.data import Dataset, Sampler
 
 from . import distributed
 from .boosting import EnsembleEmbedder
-from .evaluation import kmeans
+from .evaluation import kmeans as kmeans_ids
 from .losses.divide import FINETUNE, DivideAndConquerLoss
 from .sampling import PKSampler
 from .training import History, TrainConfig, embed, train
@@ -45,8 +52,8 @@ from .utils import atomic_torch_save, check_labels, check_positive_int, select_d
 
 def cluster_data(features, num_clusters: int, seed: int = 0) -> np.ndarray:
     """Cluster ids (N,) of k-means on the L2-normalised ``features`` (N, F)."""
-    return kmeans(features, check_positive_int(num_clusters, "num_clusters"), normalize=True,
-                  seed=seed)
+    return kmeans_ids(features, check_positive_int(num_clusters, "num_clusters"),
+                      normalize=True, seed=seed)
 
 
 def match_clusters(previous, current, num_clusters: int) -> np.ndarray:
@@ -114,13 +121,16 @@ class ClusterBatchSampler(Sampler[list[int]]):
     seen once in a cluster has no positive pair in it), and P shrinks to the number
     of such classes when the cluster has fewer. A cluster with fewer than two usable
     classes (no negatives) is skipped with a warning. Deterministic in (seed, epoch).
+    ``num_batches`` None: (number of clusters) x (usable images of the largest cluster //
+    (P x K)), the epoch of divide and conquer's official code.
     """
 
     def __init__(self, labels, clusters, classes_per_batch: int, images_per_class: int,
-                 num_batches: int, seed: int = 0):
+                 num_batches: int | None, seed: int = 0):
         labels = check_labels(labels).numpy()
         clusters = check_labels(clusters, "clusters", length=len(labels)).numpy()
-        self.num_batches = check_positive_int(num_batches, "num_batches")
+        if num_batches is not None:
+            check_positive_int(num_batches, "num_batches")
         self.cluster_ids, self.members, n_classes = [], [], []
         for k in np.unique(clusters):
             idx = np.flatnonzero(clusters == k)
@@ -138,6 +148,9 @@ class ClusterBatchSampler(Sampler[list[int]]):
             raise ValueError("no cluster has two classes with two or more images each: "
                              "use fewer clusters")
         turns = len(self.members)  # cluster i serves batches i, i + turns, i + 2 turns, ...
+        batch = classes_per_batch * images_per_class
+        self.num_batches = (num_batches if num_batches is not None
+                            else turns * max(1, max(len(m) for m in self.members) // batch))
         self.samplers = [PKSampler(labels[idx], min(classes_per_batch, n), images_per_class,
                                    max(1, -(-(self.num_batches - i) // turns)),
                                    seed=seed * 1009 + k + 1)
@@ -168,25 +181,40 @@ class DivideAndConquerResult:
 
 @dataclasses.dataclass(frozen=True)
 class Stage:
-    """Epochs ``start`` to ``end`` trained on one clustering (or fine-tuning on all data)."""
+    """Epochs ``start`` to ``end`` trained on one clustering (or fine-tuning on all data);
+    ``whole``: the clusters' batches train the whole embedding, not their slices."""
 
     start: int
     end: int
     finetune: bool
+    whole: bool = False
 
 
-def stage_starts(epochs: int, recluster_every: int, finetune_epoch: int) -> list[int]:
-    """First epochs of the stages: clusterings at 0, T, 2T, ... before ``finetune_epoch``,
-    then the fine-tuning stage (when ``finetune_epoch < epochs``)."""
-    starts = list(range(0, finetune_epoch, recluster_every)) or [0]
-    return starts + ([finetune_epoch] if finetune_epoch < epochs else [])
+def stage_starts(epochs: int, recluster_every: int, finetune_epoch: int,
+                 whole_embedding_epoch: int | None = None) -> list[int]:
+    """First epochs of the stages: clusterings at 0, T, 2T, ... before ``finetune_epoch``
+    (and one at ``whole_embedding_epoch`` if it is not among them), then the fine-tuning stage
+    (when ``finetune_epoch < epochs``)."""
+    starts = set(range(0, finetune_epoch, recluster_every)) or {0}
+    if whole_embedding_epoch is not None and whole_embedding_epoch < finetune_epoch:
+        starts.add(whole_embedding_epoch)
+    return sorted(starts) + ([finetune_epoch] if finetune_epoch < epochs else [])
 
 
-def schedule(epochs: int, recluster_every: int, finetune_epoch: int) -> list[Stage]:
+def schedule(epochs: int, recluster_every: int, finetune_epoch: int,
+             whole_embedding_epoch: int | None = None) -> list[Stage]:
     """The stages of a run of ``epochs`` epochs (see :func:`stage_starts`)."""
-    starts = stage_starts(epochs, recluster_every, finetune_epoch)
-    return [Stage(start, end, start >= finetune_epoch)
+    whole = finetune_epoch if whole_embedding_epoch is None else whole_embedding_epoch
+    starts = stage_starts(epochs, recluster_every, finetune_epoch, whole_embedding_epoch)
+    return [Stage(start, end, start >= finetune_epoch, whole <= start < finetune_epoch)
             for start, end in zip(starts, starts[1:] + [epochs])]
+
+
+#: Divide and conquer's choices of clustering and epoch length (see
+#: :func:`train_divide_and_conquer`).
+CLUSTER_IMAGES = ("train", "evaluation")
+KMEANS = ("k-means++", "faiss")
+EPOCH_LENGTHS = ("dataset", "largest-cluster")
 
 
 def _checkpoint_epoch(path: Path) -> int:
@@ -199,15 +227,35 @@ def train_divide_and_conquer(net: nn.Module, train_set: Dataset, test_set: Datas
                              config: TrainConfig, loss_fn: DivideAndConquerLoss | None = None,
                              recluster_every: int = 2, finetune_epoch: int | None = None,
                              checkpoint_dir=None, device=None, progress: bool = True,
-                             keep_features: bool = False, identity=None) -> DivideAndConquerResult:
+                             keep_features: bool = False, identity=None,
+                             whole_embedding_epoch: int | None = None,
+                             cluster_images: str = "train", kmeans: str = "k-means++",
+                             epoch_length: str = "dataset") -> DivideAndConquerResult:
     """Train ``net`` (with ``features`` and an ``embedding`` Linear, D divisible by K) by
     divide and conquer with ``loss_fn`` (default ``DivideAndConquerLoss(4)``: K = 4, margin
-    0.2, beta 1.2). ``finetune_epoch`` defaults to half of ``config.epochs`` (the official
-    SOP configuration: 100 of 200); pass ``config.epochs`` for no fine-tuning. With K = 1
-    this is plain margin-loss training with distance-weighted sampling. Resumable from
-    ``checkpoint_dir`` (a temporary folder when None). ``keep_features`` stores the
-    clustered features (float16) with each clustering; ``identity`` as in
-    :func:`~bierlib.training.train`."""
+    0.2, beta 1.2). With K = 1 this is plain margin-loss training.
+
+    Args:
+        recluster_every: T, epochs between clusterings.
+        finetune_epoch: from this epoch on the whole embedding trains on all the data; default
+            half of ``config.epochs`` (our choice; the official ``experiment.py`` passes 190
+            of 200). ``config.epochs``: no fine-tuning.
+        whole_embedding_epoch: from this epoch until ``finetune_epoch`` the clusters' batches
+            train the whole embedding; default ``finetune_epoch`` (the slices train until
+            fine-tuning). The official code: ``finetune_epoch * 8 / 19``.
+        cluster_images: cluster the features of the training images as training sees them
+            (``"train"``, augmented where the dataset augments) or as evaluation sees them
+            (``"evaluation"``, the dataset's ``evaluation_view()``: the official code).
+        kmeans: ``"k-means++"`` (50 iterations from k-means++ centres, seed = run seed +
+            stage start) or ``"faiss"`` (faiss's own: 100 iterations from random points, one
+            run, fixed seed 1234: the official code).
+        epoch_length: ``"dataset"`` (``config.steps_per_epoch``, default N / (P x K) batches
+            shared by the clusters) or ``"largest-cluster"`` (K x largest cluster / (P x K),
+            the official code; then ``config.lr_anneal`` must be None).
+        checkpoint_dir: resumable from there (a temporary folder when None).
+        keep_features: store the clustered features (float16) with each clustering.
+        identity: as in :func:`~bierlib.training.train`.
+    """
     loss_fn = loss_fn if loss_fn is not None else DivideAndConquerLoss(4)
     if checkpoint_dir is None and distributed.world()[1] > 1:
         raise ValueError("under torchrun, divide and conquer needs a checkpoint_dir that every "
@@ -217,11 +265,23 @@ def train_divide_and_conquer(net: nn.Module, train_set: Dataset, test_set: Datas
     if not 1 <= finetune_epoch <= config.epochs:
         raise ValueError(f"finetune_epoch must lie in [1, epochs={config.epochs}], "
                          f"found {finetune_epoch}")
+    if whole_embedding_epoch is not None and not 0 <= whole_embedding_epoch <= finetune_epoch:
+        raise ValueError(f"whole_embedding_epoch must lie in [0, finetune_epoch="
+                         f"{finetune_epoch}], found {whole_embedding_epoch}")
+    for name, value, choices in (("cluster_images", cluster_images, CLUSTER_IMAGES),
+                                 ("kmeans", kmeans, KMEANS),
+                                 ("epoch_length", epoch_length, EPOCH_LENGTHS)):
+        if value not in choices:
+            raise ValueError(f"{name} must be one of {choices}, found {value!r}")
+    if epoch_length == "largest-cluster" and config.lr_anneal is not None:
+        raise ValueError("lr_anneal counts steps of equal epochs; epoch_length="
+                         "'largest-cluster' changes the epoch's length at every clustering")
     model = EnsembleEmbedder(net, loss_fn.slice_sizes(net.embedding.out_features))
     device = select_device(device) if device is None or isinstance(device, str) else device
     model.to(device)
     steps = config.steps_per_epoch or max(1, len(train_set) // (config.classes_per_batch *
                                                                 config.images_per_class))
+    sampler_steps = steps if epoch_length == "dataset" else None
     config = dataclasses.replace(config, steps_per_epoch=steps)
     data = ClusteredDataset(train_set)
 
@@ -235,7 +295,8 @@ def train_divide_and_conquer(net: nn.Module, train_set: Dataset, test_set: Datas
         folder.mkdir(parents=True, exist_ok=True)
         store = folder / "clusterings.pt"
         clusterings = torch.load(store, weights_only=True) if store.is_file() else []
-        stages = schedule(config.epochs, recluster_every, finetune_epoch)
+        stages = schedule(config.epochs, recluster_every, finetune_epoch, whole_embedding_epoch)
+        clustered = train_set if cluster_images == "train" else train_set.evaluation_view()
         done = _checkpoint_epoch(folder / "last.pt")
         for s, stage in enumerate(stages):
             if stage.end <= done and stage is not stages[-1]:
@@ -243,24 +304,27 @@ def train_divide_and_conquer(net: nn.Module, train_set: Dataset, test_set: Datas
             if s == len(clusterings):  # this stage's clustering is not made yet
                 if stage.start > 0:
                     train_to(stage.start)  # loads the model of the previous stage's end
-                clusterings.append(_clustering(model, train_set, config, stage,
+                clusterings.append(_clustering(model, clustered, config, stage,
                                                loss_fn.num_learners,
                                                clusterings[-1] if clusterings else None,
-                                               keep_features, device))
+                                               keep_features, device, kmeans))
                 if distributed.is_main():
                     atomic_torch_save(clusterings, store)
                 distributed.barrier()
-            data.clusters = clusterings[s]["clusters"]
-            sampler = ClusterBatchSampler(train_set.targets, data.clusters,
-                                          config.classes_per_batch, config.images_per_class,
-                                          steps, seed=config.seed + stage.start)
+            clusters = clusterings[s]["clusters"]
+            # the loss reads each item's cluster: FINETUNE makes it train the whole embedding
+            data.clusters = torch.full_like(clusters, FINETUNE) if stage.whole else clusters
+            sampler = ClusterBatchSampler(train_set.targets, clusters, config.classes_per_batch,
+                                          config.images_per_class, sampler_steps,
+                                          seed=config.seed + stage.start)
             history = train_to(stage.end, sampler, show=stage.end > done)
     model.eval()
     return DivideAndConquerResult(model, history, clusterings)
 
 
 def _clustering(model: EnsembleEmbedder, train_set: Dataset, config: TrainConfig, stage: Stage,
-                k: int, previous: dict | None, keep_features: bool, device) -> dict:
+                k: int, previous: dict | None, keep_features: bool, device,
+                kmeans: str = "k-means++") -> dict:
     """The clustering a stage trains on: k-means on the backbone features now, its ids matched
     to ``previous``; every item ``FINETUNE`` for the fine-tuning stage."""
     if stage.finetune or k == 1:  # nothing to cluster
@@ -269,7 +333,14 @@ def _clustering(model: EnsembleEmbedder, train_set: Dataset, config: TrainConfig
     features, _ = embed(model, train_set, device=device, amp=config.amp,
                         num_workers=config.num_workers, channels_last=config.channels_last,
                         forward=model.net.features)
-    ids = distributed.on_main(lambda: cluster_data(features, k, seed=config.seed + stage.start))
+    if kmeans == "faiss":  # faiss's defaults: random initial points, one run, seed 1234
+        def run():
+            return kmeans_ids(features, k, normalize=True, seed=1234, niter=100,
+                              plusplus_limit=0)
+    else:
+        def run():
+            return cluster_data(features, k, seed=config.seed + stage.start)
+    ids = distributed.on_main(run)
     if previous is not None:
         ids = match_clusters(previous["clusters"], ids, k)
     record = {"epoch": stage.start, "clusters": torch.as_tensor(ids, dtype=torch.int64)}

@@ -11,7 +11,9 @@ are used by a notebook, a YAML file and the command line (:mod:`bierlib.cli`)::
     result.history.final["recall@1"], result.run_dir
 
 A run is identified by its complete resolved configuration (:meth:`ExperimentConfig.resolved`:
-every profile, training and loss setting, defaults included, plus the checkpoint format). Its
+every profile, training and loss setting, defaults included, plus the checkpoint format;
+settings added after the committed studies appear once they differ from the behaviour that
+preceded them, :data:`LATER_SETTINGS`). Its
 folder, ``runs/<method>-<profile>-seed<seed>-<hash>``, is derived from that identity, so a
 changed setting trains a new run and an unchanged one loads the finished run; a folder that
 holds another configuration is refused with the differing fields named. Methods and their
@@ -49,15 +51,22 @@ from .boosting import EnsembleEmbedder
 from .divide import train_divide_and_conquer
 from .losses import (BIERLoss, ContrastiveLoss, DivideAndConquerLoss, LiftedStructuredLoss,
                      TripletLoss)
-from .models import build_model
+from .models import build_model, init_embedding
 from .profiles import PROFILE_FIELDS, TRAIN_FIELDS, Profile, get_profile, load_datasets
 from .training import CHECKPOINT_FORMAT, NOT_IDENTITY, History, differing_fields, train
+from .training import LATER_FIELDS as TRAIN_LATER_FIELDS
 from .utils import atomic_write, select_device
 
 _BINOMIAL = {"alpha": 2.0, "beta": 0.5, "C": 25.0}
 _BIER = {"learner_fractions": (96 / 512, 160 / 512, 256 / 512), "shrinkage": 0.06, **_BINOMIAL}
-_MARGIN = {"margin": 0.2, "beta": 1.2}
-#: Every method's loss options and their defaults (the papers' values, see DESIGN.md).
+_MARGIN = {"margin": 0.2, "beta": 1.2, "normalizer": "active-hinges",
+           "sampler": "distance-weighted"}
+#: Divide and conquer's schedule and clustering (see bierlib.divide.train_divide_and_conquer).
+_SCHEDULE = {"recluster_every": 2, "finetune_epoch": None, "whole_embedding_epoch": None,
+             "cluster_images": "train", "kmeans": "k-means++", "epoch_length": "dataset",
+             "whole_normalization": "whole"}
+#: Every method's loss options and their defaults (the papers' values, see DESIGN.md; where
+#: bierlib and the authors' code differ, bierlib.deviations says how and why).
 METHOD_OPTIONS: dict[str, dict[str, Any]] = {
     "contrastive": {"margin": 1.0, "form": "pml"},
     "triplet": {"margin": 0.2},
@@ -65,13 +74,25 @@ METHOD_OPTIONS: dict[str, dict[str, Any]] = {
     "binomial": dict(_BINOMIAL),
     "bier": dict(_BIER),
     "abier": {**_BIER, "diversity": "adversarial", "lambda_div": 0.1, "lambda_w": 100.0,
-              "hidden": 512},
+              "hidden": 512, "unit_norm": "per-learner", "regressor_init": "xavier"},
     "margin": dict(_MARGIN),
-    "divide_and_conquer": {"num_learners": 4, "recluster_every": 2, "finetune_epoch": None,
-                           "keep_features": False, **_MARGIN},
+    "divide_and_conquer": {"num_learners": 4, **_SCHEDULE, "keep_features": False, **_MARGIN},
 }
 METHODS = tuple(METHOD_OPTIONS)
-COMMON_OPTIONS = {"frozen_batchnorm": False}  # backbones only
+#: Model options of every method: BatchNorm, dropout before the embedding layer (backbones
+#: only) and the embedding layer's initialisation per learner or slice (bierlib.models).
+COMMON_OPTIONS = {"frozen_batchnorm": False, "train_batchnorm_affine": False,
+                  "embedding_dropout": 0.0, "embedding_init": "pytorch"}
+#: Settings added after the committed studies (results/study), with the values that compute
+#: what bierlib computed before they existed. A run's resolved configuration leaves them out
+#: while they hold these values, so that those runs keep their names and folders; any other
+#: value is part of the configuration. (A-BIER's ``unit_norm`` and ``regressor_init`` are not
+#: here: their defaults changed what A-BIER computes, so its runs are new runs.)
+LATER_SETTINGS: dict[str, Any] = {
+    **TRAIN_LATER_FIELDS, "augmentation": "resize-random-crop",
+    **{k: v for k, v in COMMON_OPTIONS.items() if k != "frozen_batchnorm"},
+    **{k: v for k, v in _MARGIN.items() if k in ("normalizer", "sampler")},
+    **{k: v for k, v in _SCHEDULE.items() if k not in ("recluster_every", "finetune_epoch")}}
 #: Settings that change only speed or what is kept in memory, not what a run computes.
 SPEED_ONLY = tuple(set(NOT_IDENTITY) - {"epochs"})
 
@@ -140,12 +161,14 @@ class ExperimentConfig:
                                             if k in PROFILE_FIELDS or k in TRAIN_FIELDS})
 
     def resolved(self) -> dict[str, Any]:
-        """Every setting of the run, defaults included, as plain YAML-friendly values."""
+        """Every setting of the run, defaults included, as plain YAML-friendly values; a
+        setting of :data:`LATER_SETTINGS` only where it differs from its value there."""
         p = self.resolved_profile()
         values = {"method": self.method, "profile": self.profile, "seed": self.seed,
                   **{k: getattr(p, k) for k in PROFILE_FIELDS},
                   **{k: getattr(p.train, k) for k in TRAIN_FIELDS}, **self.options}
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()
+                if not (k in LATER_SETTINGS and v == LATER_SETTINGS[k])}
 
     def identity(self) -> dict[str, Any]:
         """What a run's checkpoint must match: :meth:`resolved` without the speed-only fields,
@@ -182,8 +205,12 @@ class ExperimentConfig:
             return BIERLoss(sizes, shrinkage=o.get("shrinkage", 0.06), alpha=o["alpha"],
                             beta=o["beta"], C=o["C"], diversity=o.get("diversity"),
                             lambda_div=o.get("lambda_div", 0.0), lambda_w=o.get("lambda_w", 100.0),
-                            hidden=o.get("hidden", 512))
-        loss = DivideAndConquerLoss(o.get("num_learners", 1), o["margin"], o["beta"])
+                            hidden=o.get("hidden", 512),
+                            unit_norm=o.get("unit_norm", "per-learner"),
+                            regressor_init=o.get("regressor_init", "xavier"))
+        loss = DivideAndConquerLoss(o.get("num_learners", 1), o["margin"], o["beta"],
+                                    o["normalizer"], o["sampler"],
+                                    o.get("whole_normalization", "whole"))
         loss.slice_sizes(p.embedding_dim)  # D must split into K equal slices
         return loss
 
@@ -196,8 +223,15 @@ class ExperimentConfig:
         torch.manual_seed(self.seed)
         loss = self.build_loss()
         torch.manual_seed(self.seed)
+        o = self.options
         net = build_model(p.model, p.embedding_dim, p.in_channels, pretrained=p.pretrained,
-                          frozen_batchnorm=self.options["frozen_batchnorm"])
+                          frozen_batchnorm=o["frozen_batchnorm"],
+                          train_batchnorm_affine=o["train_batchnorm_affine"],
+                          dropout=o["embedding_dropout"])
+        blocks = (loss.sizes if isinstance(loss, BIERLoss)
+                  else loss.slice_sizes(p.embedding_dim)
+                  if isinstance(loss, DivideAndConquerLoss) else (p.embedding_dim,))
+        init_embedding(net.embedding, blocks, o["embedding_init"])
         if isinstance(loss, BIERLoss):
             diversity = loss.diversity is not None
             return EnsembleEmbedder(net, loss.sizes, diversity_outputs=diversity), loss
@@ -268,7 +302,7 @@ def run_experiment(config: ExperimentConfig, runs_dir=None, run_dir=None, device
         o = config.options
         dc = train_divide_and_conquer(
             model, train_set, test_set, p.train_config(config.seed), loss_fn=loss,
-            recluster_every=o.get("recluster_every", 2), finetune_epoch=o.get("finetune_epoch"),
+            **{k: o.get(k, v) for k, v in _SCHEDULE.items() if k != "whole_normalization"},
             keep_features=o.get("keep_features", False), **common)
         result = ExperimentResult(config, dc.model, dc.history, {"clusterings": dc.clusterings},
                                   run_dir)

@@ -101,30 +101,67 @@ def load_pretrained(model: SmallConvNet, name: str = PRETRAINED) -> SmallConvNet
 
 
 class FrozenBatchNorm2d(nn.BatchNorm2d):
-    """BatchNorm that always uses its stored statistics and never updates them or its affine
-    parameters (divide-and-conquer trains ResNet-50 this way: batches of 80 from few classes
-    would give poor batch statistics)."""
+    """BatchNorm that always uses its stored statistics and never updates them (batches of 80
+    from few classes would give poor batch statistics). Its affine parameters are frozen too,
+    unless ``train_affine`` (divide and conquer's official code keeps training them)."""
 
-    def __init__(self, num_features: int, **kwargs):
+    def __init__(self, num_features: int, train_affine: bool = False, **kwargs):
         super().__init__(num_features, **kwargs)
         for p in self.parameters():
-            p.requires_grad_(False)
+            p.requires_grad_(train_affine)
 
     def train(self, mode: bool = True):
         return super().train(False)
 
 
-def freeze_batchnorm(module: nn.Module) -> nn.Module:
+def freeze_batchnorm(module: nn.Module, train_affine: bool = False) -> nn.Module:
     """Replace every ``BatchNorm2d`` in ``module`` by a :class:`FrozenBatchNorm2d` with its
-    state."""
+    state (and ``train_affine``)."""
     for name, child in module.named_children():
         if isinstance(child, nn.BatchNorm2d) and not isinstance(child, FrozenBatchNorm2d):
-            frozen = FrozenBatchNorm2d(child.num_features, eps=child.eps, momentum=child.momentum)
+            frozen = FrozenBatchNorm2d(child.num_features, train_affine, eps=child.eps,
+                                       momentum=child.momentum)
             frozen.load_state_dict(child.state_dict())
             setattr(module, name, frozen)
         else:
-            freeze_batchnorm(child)
+            freeze_batchnorm(child, train_affine)
     return module
+
+
+#: Initialisations of the embedding layer (see :func:`init_embedding`).
+EMBEDDING_INITS = ("pytorch", "xavier-normal", "xavier-uniform")
+
+
+def init_embedding(layer: nn.Linear, sizes: Sequence[int], init: str = "pytorch") -> nn.Linear:
+    """Initialise an embedding layer (D, F) block by block, one block of rows per learner or
+    slice of ``sizes`` (summing to D), in place:
+
+    * ``"pytorch"``: leave ``nn.Linear``'s default;
+    * ``"xavier-normal"``: each block Xavier-normal with its own fan-out, biases of a fresh
+      ``nn.Linear(F, d)`` (divide and conquer's official ``init_splitted``);
+    * ``"xavier-uniform"``: each block Xavier-uniform, zero biases (BIER's official heads,
+      TF-slim's ``fully_connected`` defaults).
+    """
+    if init not in EMBEDDING_INITS:
+        raise ValueError(f"init must be one of {EMBEDDING_INITS}, found {init!r}")
+    if sum(sizes) != layer.out_features or min(sizes) < 1:
+        raise ValueError(f"sizes {list(sizes)} must be positive and sum to the layer's "
+                         f"{layer.out_features} outputs")
+    if init == "pytorch":
+        return layer
+    with torch.no_grad():
+        start = 0
+        for d in sizes:
+            rows = slice(start, start + d)
+            if init == "xavier-normal":
+                fresh = nn.Linear(layer.in_features, d)
+                layer.weight[rows] = nn.init.xavier_normal_(fresh.weight)
+                layer.bias[rows] = fresh.bias
+            else:
+                layer.weight[rows] = nn.init.xavier_uniform_(torch.empty_like(layer.weight[rows]))
+                layer.bias[rows] = 0.0
+            start += d
+    return layer
 
 
 class BackboneEmbedder(nn.Module):
@@ -137,17 +174,26 @@ class BackboneEmbedder(nn.Module):
             first use; if that fails (no network) a RuntimeError says so. Pass
             ``pretrained=False`` to ask for random initialisation explicitly.
         frozen_batchnorm: replace BatchNorm layers by frozen ones.
+        train_batchnorm_affine: with ``frozen_batchnorm``, still train their affine parameters.
+        dropout: dropout probability on the features before the embedding layer (active in
+            training mode only: evaluation and clustering see the features unchanged).
 
     (B, 3, H, W) -> (B, embedding_dim). ``features(images)`` gives the pooled
     backbone features (B, F) used, for instance, to cluster the data.
     """
 
     def __init__(self, backbone: str = "googlenet", embedding_dim: int = 512,
-                 pretrained: bool = True, frozen_batchnorm: bool = False):
+                 pretrained: bool = True, frozen_batchnorm: bool = False,
+                 train_batchnorm_affine: bool = False, dropout: float = 0.0):
         super().__init__()
         if backbone not in BACKBONES:
             raise ValueError(f"backbone must be one of {sorted(BACKBONES)}, found {backbone!r}")
         check_positive_int(embedding_dim, "embedding_dim")
+        if train_batchnorm_affine and not frozen_batchnorm:
+            raise ValueError("train_batchnorm_affine applies to frozen BatchNorm: set "
+                             "frozen_batchnorm=True too")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must lie in [0, 1), found {dropout}")
         build, feature_dim, weights_enum = BACKBONES[backbone]
         extra = {"aux_logits": False} if backbone == "googlenet" else {}
         if not pretrained:
@@ -165,25 +211,32 @@ class BackboneEmbedder(nn.Module):
                     "pretrained=False to train from random initialisation") from err
         net.fc = nn.Identity()
         if frozen_batchnorm:
-            freeze_batchnorm(net)
+            freeze_batchnorm(net, train_batchnorm_affine)
         self.backbone, self.feature_dim, self.name = net, feature_dim, backbone
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.embedding = nn.Linear(feature_dim, embedding_dim)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"expected RGB images of shape (B, 3, H, W), "
                              f"found {tuple(images.shape)}")
-        return self.backbone(images)  # (B, F)
+        return self.dropout(self.backbone(images))  # (B, F)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.embedding(self.features(images))
 
 
 def build_model(name: str, embedding_dim: int, in_channels: int = 3, pretrained: bool = True,
-                frozen_batchnorm: bool = False) -> nn.Module:
-    """Build the embedding network named by a profile: ``"small_cnn"`` or a backbone name."""
+                frozen_batchnorm: bool = False, train_batchnorm_affine: bool = False,
+                dropout: float = 0.0) -> nn.Module:
+    """Build the embedding network named by a profile: ``"small_cnn"`` or a backbone name
+    (the BatchNorm and dropout options apply to backbones only)."""
     if name == "small_cnn":
+        if train_batchnorm_affine or dropout:
+            raise ValueError("train_batchnorm_affine and embedding dropout apply to the paper "
+                             "profile's backbones, not to small_cnn")
         return SmallConvNet(embedding_dim, in_channels=in_channels, pretrained=pretrained)
     if in_channels != 3:
         raise ValueError(f"backbone {name!r} takes RGB images (in_channels=3), found {in_channels}")
-    return BackboneEmbedder(name, embedding_dim, pretrained, frozen_batchnorm)
+    return BackboneEmbedder(name, embedding_dim, pretrained, frozen_batchnorm,
+                            train_batchnorm_affine, dropout)

@@ -40,6 +40,9 @@ class Profile:
     embedding_dim: int
     needs_gpu: bool
     train: TrainConfig  # how a model of this profile is trained (seed: the run's)
+    # training augmentation of the paper datasets (bierlib.data.files.AUGMENTATIONS);
+    # Omniglot at 28 px has none
+    augmentation: str = "resize-random-crop"
 
     def train_config(self, seed: int = 0) -> TrainConfig:
         """The profile's ``train`` configuration with the run's ``seed``."""
@@ -92,6 +95,9 @@ def load_datasets(profile: Profile, root=None):
     from .data import DATASETS, Omniglot
 
     if profile.dataset in ("omniglot", "omniglot-validation"):
+        if profile.augmentation != "resize-random-crop":
+            raise ValueError(f"augmentation={profile.augmentation!r} applies to the paper "
+                             "datasets; the quick profile's Omniglot is not augmented")
         train, test = ("train", "test") if profile.dataset == "omniglot" else ("tune", "validation")
         return (Omniglot(root, train, profile.image_size),
                 Omniglot(root, test, profile.image_size))
@@ -104,5 +110,5 @@ def load_datasets(profile: Profile, root=None):
         raise ValueError(f"unknown dataset {profile.dataset!r}; "
                          f"known: omniglot, omniglot-validation, {', '.join(DATASETS)}")
     cls = DATASETS[profile.dataset]
-    return (cls(root, "train", image_size=profile.image_size),
+    return (cls(root, "train", image_size=profile.image_size, augmentation=profile.augmentation),
             cls(root, "test", image_size=profile.image_size))

@@ -35,6 +35,10 @@ from .utils import atomic_torch_save, check_positive_int, select_device
 CHECKPOINT_FORMAT = 2  # 2: the checkpoint stores the run's identity (see train's `identity`)
 
 
+#: The forms of weight decay (see ``TrainConfig.weight_decay_form``).
+WEIGHT_DECAY_FORMS = ("adam", "l2-weights")
+
+
 @dataclasses.dataclass
 class TrainConfig:
     """Hyperparameters of :func:`train`; the profiles in :mod:`bierlib.profiles` fill them."""
@@ -46,6 +50,13 @@ class TrainConfig:
     lr: float = 1e-3
     embedding_lr_multiplier: float = 1.0  # lr factor for ``model.embedding`` (x10 in BIER)
     weight_decay: float = 1e-4
+    # "adam": Adam's weight_decay on every parameter (gradient weight_decay * w); "l2-weights":
+    # a loss weight_decay * sum(w^2) on the model's convolution and linear weights only
+    # (gradient 2 weight_decay * w; biases, BatchNorm and a loss's parameters undecayed), as
+    # BIER's official code (see bierlib.deviations)
+    weight_decay_form: str = "adam"
+    lr_anneal: int | None = None  # every lr_anneal steps all learning rates x lr_decay
+    lr_decay: float = 0.1  # (staircase; None: constant learning rates)
     seed: int = 0
     eval_every: int = 1
     eval_ks: Sequence[int] = (1, 2, 4, 8)
@@ -64,8 +75,16 @@ class TrainConfig:
             raise ValueError(f"lr and embedding_lr_multiplier must be > 0 and weight_decay >= 0, "
                              f"found {self.lr}, {self.embedding_lr_multiplier}, "
                              f"{self.weight_decay}")
+        if self.weight_decay_form not in WEIGHT_DECAY_FORMS:
+            raise ValueError(f"weight_decay_form must be one of {WEIGHT_DECAY_FORMS}, "
+                             f"found {self.weight_decay_form!r}")
+        if self.lr_anneal is not None:
+            check_positive_int(self.lr_anneal, "lr_anneal")
+        if not 0 < self.lr_decay <= 1:
+            raise ValueError(f"lr_decay must lie in (0, 1], found {self.lr_decay}")
         self.eval_ks = tuple(int(k) for k in self.eval_ks)
-        for name in ("lr", "embedding_lr_multiplier", "weight_decay"):  # 1 and 1.0: one identity
+        for name in ("lr", "embedding_lr_multiplier", "weight_decay",
+                     "lr_decay"):  # 1 and 1.0: one identity
             setattr(self, name, float(getattr(self, name)))
 
 
@@ -167,16 +186,59 @@ def _optimizer(model: nn.Module, loss_fn, config: TrainConfig) -> torch.optim.Op
     if isinstance(loss_fn, nn.Module):  # losses with parameters (e.g. adversarial regressors)
         groups.append({"params": [p for p in loss_fn.parameters() if p.requires_grad],
                        "lr": config.lr})
+    if config.weight_decay_form == "l2-weights":
+        groups = _l2_weight_groups(model, groups, config.weight_decay)
     groups = [g for g in groups if g["params"]]
+    if config.lr_anneal is not None:
+        for group in groups:
+            group["base_lr"] = group["lr"]
     return torch.optim.Adam(groups, weight_decay=config.weight_decay)
+
+
+def decayed_weights(model: nn.Module) -> list[nn.Parameter]:
+    """The weights of ``model``'s convolution and linear layers: what an L2 loss on the
+    weights decays (``weight_decay_form="l2-weights"``)."""
+    return [m.weight for m in model.modules()
+            if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear)) and m.weight.requires_grad]
+
+
+def _l2_weight_groups(model: nn.Module, groups: list[dict], weight_decay: float) -> list[dict]:
+    """Split each group into the decayed weights, with Adam's coupled decay 2 * weight_decay
+    (the gradient of weight_decay * sum(w^2)), and the rest, undecayed."""
+    decayed = {id(w) for w in decayed_weights(model)}
+    out = []
+    for group in groups:
+        for keep, decay in ((True, 2 * weight_decay), (False, 0.0)):
+            out.append({**group, "params": [p for p in group["params"]
+                                            if (id(p) in decayed) == keep],
+                        "weight_decay": decay})
+    return out
+
+
+def anneal_learning_rates(optimizer: torch.optim.Optimizer, config: TrainConfig,
+                          step: int) -> None:
+    """Set each group's learning rate to its base rate x ``lr_decay ** (step // lr_anneal)``
+    before optimisation step ``step`` (counted from 0); nothing when ``lr_anneal`` is None."""
+    if config.lr_anneal is None:
+        return
+    factor = config.lr_decay ** (step // config.lr_anneal)
+    for group in optimizer.param_groups:
+        group["lr"] = group["base_lr"] * factor
 
 
 #: TrainConfig fields that change only speed or the length of a run, not what a checkpoint holds.
 NOT_IDENTITY = ("epochs", "num_workers", "keep_embeddings", "channels_last")
 
 
+#: TrainConfig fields added after runs were committed, with the values that train as before
+#: they existed: an identity leaves them out while they hold these values, so that those runs
+#: keep their checkpoints and folders (see ``bierlib.experiments.LATER_SETTINGS``).
+LATER_FIELDS = {"weight_decay_form": "adam", "lr_anneal": None, "lr_decay": 0.1}
+
+
 def _comparable(config: TrainConfig) -> dict:
-    return {k: v for k, v in dataclasses.asdict(config).items() if k not in NOT_IDENTITY}
+    return {k: v for k, v in dataclasses.asdict(config).items()
+            if k not in NOT_IDENTITY and not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
 
 
 def training_step(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer, scaler,
@@ -306,7 +368,9 @@ def _train_epoch(model, loss_fn, optimizer, scaler, loader, sampler, config: Tra
     model.train()
     sampler.set_epoch(epoch)
     torch.manual_seed(config.seed * 1_000_003 + epoch)  # augmentation, dropout: resumable
-    for images, labels, *data_extras in distributed.rank_batches(loader, config.seed, epoch):
+    batches = distributed.rank_batches(loader, config.seed, epoch)
+    for i, (images, labels, *data_extras) in enumerate(batches):
+        anneal_learning_rates(optimizer, config, (epoch - 1) * len(sampler) + i)
         images, labels = _to_device(images, device, config.channels_last), labels.to(device)
         losses.append(training_step(model, loss_fn, optimizer, scaler, images, labels,
                                     data_extras[0] if data_extras else {}, config, device))

@@ -54,6 +54,14 @@ class ImageTensorDataset(Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
+    def evaluation_view(self) -> ImageTensorDataset:
+        """The dataset as a model sees it at test time: itself when it has no ``transform``;
+        a ValueError otherwise (an in-memory transform may be augmentation or not)."""
+        if self.transform is not None:
+            raise ValueError(f"{type(self).__name__} has a transform ({self.transform!r}); give "
+                             "a dataset without augmentation for evaluation-view features")
+        return self
+
     def __getitem__(self, index: int):
         image = self.images[index].float().div_(255)
         if self.transform is not None:

@@ -19,6 +19,7 @@ passed through ``transform``; :func:`paper_transforms` gives the papers' pipelin
 """
 from __future__ import annotations
 
+import copy
 import csv
 
 import torch
@@ -31,12 +32,25 @@ from .base import DatasetNotFoundError, data_root
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
-def paper_transforms(train: bool, size: int = 224, resize: int = 256):
-    """Resize the short side to ``resize``; random ``size`` crop and horizontal flip for
-    training, centre crop for testing; ImageNet normalisation."""
-    crop = [T.RandomCrop(size), T.RandomHorizontalFlip()] if train else [T.CenterCrop(size)]
-    return T.Compose([T.Resize(resize), *crop, T.ToTensor(),
-                      T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+#: Training augmentations of :func:`paper_transforms`.
+AUGMENTATIONS = ("resize-random-crop", "random-resized-crop")
+
+
+def paper_transforms(train: bool, size: int = 224, resize: int = 256,
+                     augmentation: str = "resize-random-crop"):
+    """ImageNet-normalised tensors. Testing: short side resized to ``resize``, centre ``size``
+    crop. Training, with a horizontal flip: ``"resize-random-crop"`` resizes the short side to
+    ``resize`` and takes a random ``size`` crop; ``"random-resized-crop"`` takes torchvision's
+    ``RandomResizedCrop(size)`` of the original image (divide and conquer's official code)."""
+    if augmentation not in AUGMENTATIONS:
+        raise ValueError(f"augmentation must be one of {AUGMENTATIONS}, found {augmentation!r}")
+    if not train:
+        steps = [T.Resize(resize), T.CenterCrop(size)]
+    elif augmentation == "resize-random-crop":
+        steps = [T.Resize(resize), T.RandomCrop(size), T.RandomHorizontalFlip()]
+    else:
+        steps = [T.RandomResizedCrop(size), T.RandomHorizontalFlip()]
+    return T.Compose([*steps, T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
 
 class IndexedImageDataset(Dataset):
@@ -47,7 +61,8 @@ class IndexedImageDataset(Dataset):
     script: str
     splits: tuple[str, ...] = ("train", "test")
 
-    def __init__(self, root=None, split: str = "train", transform=None, image_size: int = 224):
+    def __init__(self, root=None, split: str = "train", transform=None, image_size: int = 224,
+                 augmentation: str = "resize-random-crop"):
         if split not in self.splits:
             raise ValueError(f"split must be one of {self.splits}, found {split!r}")
         base = data_root(root) / self.folder
@@ -66,13 +81,21 @@ class IndexedImageDataset(Dataset):
         self.base, self.split = base, split
         self.paths = [r["path"] for r in rows]
         self.targets = torch.tensor([int(r["class"]) for r in rows])
+        self.image_size = image_size
         self.transform = (transform if transform is not None
-                          else paper_transforms(split == "train", image_size))
+                          else paper_transforms(split == "train", image_size,
+                                                augmentation=augmentation))
         self.draft_size = round(image_size * 256 / 224)  # what Resize(256) needs for a 224 crop
 
     @staticmethod
     def split_of(cls: int, subset: str) -> str:
         raise NotImplementedError
+
+    def evaluation_view(self) -> IndexedImageDataset:
+        """The same images and targets through the test-time transform (no augmentation)."""
+        view = copy.copy(self)
+        view.transform = paper_transforms(False, self.image_size)
+        return view
 
     def __len__(self) -> int:
         return len(self.paths)

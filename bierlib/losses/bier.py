@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..adversarial import AdversarialDiversity, activation_diversity, unit_norm_penalty
+from ..adversarial import (UNIT_NORMS, AdversarialDiversity, activation_diversity,
+                           learner_unit_norm_penalty)
 from ..boosting import check_learner_sizes, split_learners
 from ..utils import check_batch
 from .binomial import binomial_deviance
@@ -54,13 +55,18 @@ class BIERLoss(nn.Module):
         sizes: learner sizes, e.g. (96, 160, 256).
         shrinkage: eta of the boosting update (0.06).
         alpha, beta, C: binomial-deviance parameters (2, 0.5, 25).
-        diversity: None, ``"adversarial"`` (the official A-BIER: the adversarial regressors plus
-            a unit-norm penalty on the embedding layer's input units), ``"regressors"`` (the
-            adversary alone), ``"unit-norm"`` (the embedding layer's penalty alone) or
-            ``"activation"``.
+        diversity: None, ``"adversarial"`` (A-BIER as the authors' code builds it: the
+            adversarial regressors plus a unit-norm penalty on the embedding layer's input
+            units), ``"regressors"`` (the adversary alone), ``"unit-norm"`` (the embedding
+            layer's penalty alone) or ``"activation"``.
         lambda_div: weight of the diversity term (0 turns it off).
         lambda_w: weight of the unit-norm penalties inside the diversity term.
         hidden: width of the adversarial regressors.
+        unit_norm: ``"per-learner"`` (the embedding layer's penalty summed over the M learner
+            matrices, as the authors' code) or ``"whole-layer"`` (one penalty over the whole
+            D x F matrix); see :func:`~bierlib.adversarial.learner_unit_norm_penalty`.
+        regressor_init: ``"xavier"`` or ``"pytorch"`` (see
+            :class:`~bierlib.adversarial.AdversarialDiversity`).
 
     After each call ``last_weights`` holds the boosting weights [(B, B)] * M and
     ``last_terms`` the per-learner losses and the diversity term, for inspection.
@@ -68,7 +74,8 @@ class BIERLoss(nn.Module):
 
     def __init__(self, sizes: Sequence[int], shrinkage: float = 0.06, alpha: float = 2.0,
                  beta: float = 0.5, C: float = 25.0, diversity: str | None = None,
-                 lambda_div: float = 0.0, lambda_w: float = 100.0, hidden: int = 512):
+                 lambda_div: float = 0.0, lambda_w: float = 100.0, hidden: int = 512,
+                 unit_norm: str = "per-learner", regressor_init: str = "xavier"):
         super().__init__()
         self.sizes = check_learner_sizes(sizes)
         if diversity not in DIVERSITIES:
@@ -78,7 +85,10 @@ class BIERLoss(nn.Module):
                              f"found {lambda_div}, {shrinkage}")
         self.shrinkage, self.alpha, self.beta, self.C = shrinkage, alpha, beta, C
         self.diversity, self.lambda_div, self.lambda_w = diversity, lambda_div, lambda_w
-        self.adversary = (AdversarialDiversity(self.sizes, hidden, lambda_w)
+        if unit_norm not in UNIT_NORMS:
+            raise ValueError(f"unit_norm must be one of {UNIT_NORMS}, found {unit_norm!r}")
+        self.unit_norm = unit_norm
+        self.adversary = (AdversarialDiversity(self.sizes, hidden, lambda_w, regressor_init)
                           if diversity in ("adversarial", "regressors") else None)
         self.last_weights: list[torch.Tensor] = []
         self.last_terms: dict[str, torch.Tensor] = {}
@@ -107,18 +117,21 @@ class BIERLoss(nn.Module):
     def diversity_term(self, outputs: Sequence[torch.Tensor],
                        embedding_weight: torch.Tensor) -> torch.Tensor:
         """The diversity term before scaling by ``lambda_div``, including the embedding layer's
-        unit-norm penalty (per input unit for adversarial, per output unit for activation,
-        as in the official code); ``"regressors"`` and ``"unit-norm"`` keep one of the two."""
+        unit-norm penalty (per input unit of each learner for adversarial, per output unit for
+        activation, summed over the learners as in the authors' code); ``"regressors"`` and
+        ``"unit-norm"`` keep one of the two. ``embedding_weight`` is (D, F)."""
+        def penalty(dim: int) -> torch.Tensor:
+            return self.lambda_w * learner_unit_norm_penalty(embedding_weight, self.sizes, dim,
+                                                             self.unit_norm)
+
         if self.diversity == "regressors":
             return self.adversary(outputs)
         if self.diversity == "unit-norm":
-            return self.lambda_w * unit_norm_penalty(embedding_weight, dim=0)
+            return penalty(dim=0)
         if self.diversity == "adversarial":
-            return (self.adversary(outputs)
-                    + self.lambda_w * unit_norm_penalty(embedding_weight, dim=0))
-        return (activation_diversity(outputs)
-                + self.lambda_w * unit_norm_penalty(embedding_weight, dim=1))
+            return self.adversary(outputs) + penalty(dim=0)
+        return activation_diversity(outputs) + penalty(dim=1)
 
     def extra_repr(self) -> str:
         return (f"sizes={self.sizes}, shrinkage={self.shrinkage}, diversity={self.diversity!r}, "
-                f"lambda_div={self.lambda_div}")
+                f"lambda_div={self.lambda_div}, unit_norm={self.unit_norm!r}")

@@ -8,20 +8,39 @@ from torch import nn
 
 from ..boosting import split_learners
 from ..utils import check_batch, check_labels, check_positive_int
-from .margin import margin_loss
+from .margin import NORMALIZERS, SAMPLERS, margin_loss
 
 #: Cluster id of every item in the fine-tuning stage, where the whole embedding trains.
 FINETUNE = -1
 
 
+#: How the whole embedding is normalised when it trains as one: the raw vector, or each slice
+#: first and then the vector (divide and conquer's official model and training step).
+WHOLE_NORMALIZATIONS = ("whole", "slices-then-whole")
+
+
 class DivideAndConquerLoss(nn.Module):
     """Margin loss on the L2-normalised slice of the batch's cluster (B, D / K), or on the whole
-    L2-normalised embedding when the cluster id is :data:`FINETUNE` (or not given)."""
+    L2-normalised embedding when the cluster id is :data:`FINETUNE` (or not given).
 
-    def __init__(self, num_learners: int, margin: float = 0.2, beta: float = 1.2):
+    ``normalizer`` and ``sampler`` are the margin loss's (:mod:`bierlib.losses.margin`);
+    ``whole_normalization`` is one of :data:`WHOLE_NORMALIZATIONS`.
+    """
+
+    def __init__(self, num_learners: int, margin: float = 0.2, beta: float = 1.2,
+                 normalizer: str = "active-hinges", sampler: str = "distance-weighted",
+                 whole_normalization: str = "whole"):
         super().__init__()
         self.num_learners = check_positive_int(num_learners, "num_learners")
+        if whole_normalization not in WHOLE_NORMALIZATIONS:
+            raise ValueError(f"whole_normalization must be one of {WHOLE_NORMALIZATIONS}, "
+                             f"found {whole_normalization!r}")
+        if normalizer not in NORMALIZERS or sampler not in SAMPLERS:
+            raise ValueError(f"normalizer must be one of {NORMALIZERS} and sampler one of "
+                             f"{SAMPLERS}, found {normalizer!r}, {sampler!r}")
         self.margin, self.beta = margin, beta
+        self.normalizer, self.sampler = normalizer, sampler
+        self.whole_normalization = whole_normalization
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor,
                 cluster: torch.Tensor | None = None) -> torch.Tensor:
@@ -35,8 +54,11 @@ class DivideAndConquerLoss(nn.Module):
                                  f"found ids {cluster.unique().tolist()}")
             if k != FINETUNE:
                 embeddings = split_learners(embeddings, self.slice_sizes(embeddings.shape[1]))[k]
+            elif self.whole_normalization == "slices-then-whole":
+                slices = split_learners(embeddings, self.slice_sizes(embeddings.shape[1]))
+                embeddings = torch.cat([F.normalize(x, dim=1) for x in slices], dim=1)
         return margin_loss(F.normalize(embeddings, dim=1), labels, self.margin, self.beta,
-                           normalize=False)
+                           normalize=False, normalizer=self.normalizer, sampler=self.sampler)
 
     def slice_sizes(self, dim: int) -> list[int]:
         if dim % self.num_learners:
@@ -45,4 +67,5 @@ class DivideAndConquerLoss(nn.Module):
         return [dim // self.num_learners] * self.num_learners
 
     def extra_repr(self) -> str:
-        return f"num_learners={self.num_learners}, margin={self.margin}, beta={self.beta}"
+        return (f"num_learners={self.num_learners}, margin={self.margin}, beta={self.beta}, "
+                f"normalizer={self.normalizer!r}, sampler={self.sampler!r}")

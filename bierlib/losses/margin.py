@@ -7,24 +7,31 @@ On L2-normalised embeddings with Euclidean distance d, for a triplet (a, p, n)::
 
 with a boundary beta (1.2) and a margin (0.2): positives must come closer than
 beta - margin, negatives stay beyond beta + margin. The loss is the sum over the
-triplets divided by the number of non-zero terms (positive and negative terms
-counted separately), as in the official divide-and-conquer code and
-pytorch-metric-learning's ``MarginLoss``.
+triplets divided by a count of terms, ``normalizer``:
 
-Triplets: every ordered positive pair (a, p) of the batch gets one negative n,
-drawn for anchor a with probability proportional to 1 / q(d_an), where
-q(d) ~ d^(D-2) (1 - d^2/4)^((D-3)/2) is the density of distances between points
-uniform on the unit sphere in D dimensions. Distances are clamped below at
-``cutoff`` = 0.5 (so near-duplicates do not dominate) and negatives at distance
-``nonzero_loss_cutoff`` = 1.4 or more, which cannot give a non-zero loss, are never
-drawn. The weights are formed in log space and shifted by each row's maximum
-before ``exp``, so they never underflow to an all-zero row (the bug
-pytorch-metric-learning's miner had to fix for D around 128 and more); an anchor
-whose negatives all lie beyond ``nonzero_loss_cutoff`` draws uniformly among its
-negatives (the original MXNet code's fallback).
+* ``"active-hinges"`` (default): the number of non-zero terms, positive and negative terms
+  counted separately (pytorch-metric-learning's ``MarginLoss``, and what divide and conquer's
+  official ``sum((pos > 0) + (neg > 0))`` counted on the PyTorch of its time);
+* ``"triplets-with-a-hinge"``: the number of triplets with at least one non-zero term -- the
+  same official line on PyTorch >= 1.2, where ``+`` of two boolean tensors is a logical OR.
 
-Choice stated: the official divide-and-conquer code replaced this sampler by
-"the closest negatives beyond the cutoff"; we follow the paper (distance-weighted).
+Triplets (``sampler``):
+
+* ``"distance-weighted"`` (default, the paper's): every ordered positive pair (a, p) of the
+  batch gets one negative n, drawn for anchor a with probability proportional to 1 / q(d_an),
+  where q(d) ~ d^(D-2) (1 - d^2/4)^((D-3)/2) is the density of distances between points
+  uniform on the unit sphere in D dimensions. Distances are clamped below at ``cutoff`` = 0.5
+  (so near-duplicates do not dominate) and negatives at distance ``nonzero_loss_cutoff`` = 1.4
+  or more, which cannot give a non-zero loss, are never drawn. The weights are formed in log
+  space and shifted by each row's maximum before ``exp``, so they never underflow to an
+  all-zero row (the bug pytorch-metric-learning's miner had to fix for D around 128 and more).
+  An anchor whose negatives all lie beyond ``nonzero_loss_cutoff`` draws uniformly among its
+  negatives: our choice; Wu et al.'s MXNet code draws uniformly among all B items of the batch
+  then, positives and the anchor itself included.
+* ``"closest"`` (divide and conquer's official code): each anchor's positives, in index order,
+  paired with its closest negatives at distance ``cutoff`` or more, as many as the batch's
+  positives per anchor (:func:`closest_negative_triplets`).
+
 beta is a fixed number here: the official code builds it as a parameter but never
 hands it to the optimiser, so it stays 1.2.
 """
@@ -84,22 +91,66 @@ def distance_weighted_triplets(embeddings: torch.Tensor, labels: torch.Tensor, c
     return anchor, positive, negative
 
 
+def closest_negative_triplets(embeddings: torch.Tensor, labels: torch.Tensor,
+                              cutoff: float = 0.5
+                              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Index tensors (anchor, positive, negative), each (T,), of divide and conquer's official
+    sampler: n = (number of positive pairs) // B negatives per anchor, its closest ones at
+    distance ``cutoff`` or more; anchor a's positives in index order are paired with its
+    chosen negatives in index order (as many triplets as the shorter of the two lists).
+
+    On P x K batches whose anchors all have n negatives beyond ``cutoff`` this is exactly the
+    official sampler. Elsewhere the official code pads missing negatives with positives or
+    near items and lets anchors' lists slide against each other; here an anchor just gets
+    fewer triplets.
+    """
+    embeddings, labels = check_batch(embeddings, labels)
+    if cutoff < 0:
+        raise ValueError(f"cutoff must be >= 0, found {cutoff}")
+    dist = pairwise_distances(embeddings.detach())  # (B, B)
+    pos, neg = pair_masks(labels)
+    neg &= dist >= cutoff
+    k = max(1, min(int(pos.sum()) // len(labels), len(labels)))
+    closest = dist.masked_fill(~neg, float("inf")).topk(k, dim=1, largest=False)  # (B, k)
+    anchors, positives, negatives = [], [], []
+    for a in range(len(labels)):
+        p = pos[a].nonzero()[:, 0]  # ascending index
+        n = closest.indices[a][closest.values[a].isfinite()].sort().values
+        t = min(len(p), len(n))
+        anchors.append(torch.full((t,), a, dtype=torch.long, device=labels.device))
+        positives.append(p[:t])
+        negatives.append(n[:t])
+    return torch.cat(anchors), torch.cat(positives), torch.cat(negatives)
+
+
+#: The margin loss's normalisers and samplers (see the module's docstring).
+NORMALIZERS = ("active-hinges", "triplets-with-a-hinge")
+SAMPLERS = ("distance-weighted", "closest")
+
+
 def margin_loss(embeddings: torch.Tensor, labels: torch.Tensor, margin: float = 0.2,
                 beta: float = 1.2,
                 triplets: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
                 normalize: bool = True, cutoff: float = 0.5, nonzero_loss_cutoff: float = 1.4,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+                generator: torch.Generator | None = None, normalizer: str = "active-hinges",
+                sampler: str = "distance-weighted") -> torch.Tensor:
     """Margin loss of a batch: embeddings (B, D), labels (B,) -> scalar.
 
-    ``triplets`` (anchor, positive, negative) index tensors are drawn by
-    :func:`distance_weighted_triplets` when not given. A batch without triplets, or
-    whose terms are all zero, gives 0 (with a gradient path).
+    ``triplets`` (anchor, positive, negative) index tensors are drawn by ``sampler``
+    (:func:`distance_weighted_triplets` or :func:`closest_negative_triplets`) when not given;
+    the sum of the terms is divided by the count that ``normalizer`` names. A batch without
+    triplets, or whose terms are all zero, gives 0 (with a gradient path).
     """
     embeddings, labels = check_batch(embeddings, labels)
     if margin < 0 or beta <= 0:
         raise ValueError(f"need margin >= 0 and beta > 0, found margin={margin}, beta={beta}")
+    if normalizer not in NORMALIZERS or sampler not in SAMPLERS:
+        raise ValueError(f"normalizer must be one of {NORMALIZERS} and sampler one of "
+                         f"{SAMPLERS}, found {normalizer!r}, {sampler!r}")
     x = maybe_normalize(embeddings, normalize)
-    if triplets is None:
+    if triplets is None and sampler == "closest":
+        triplets = closest_negative_triplets(x, labels, cutoff)
+    elif triplets is None:
         triplets = distance_weighted_triplets(x, labels, cutoff, nonzero_loss_cutoff, generator)
     anchor, positive, negative = triplets
     if not len(anchor) == len(positive) == len(negative):
@@ -108,7 +159,10 @@ def margin_loss(embeddings: torch.Tensor, labels: torch.Tensor, margin: float = 
     dist = pairwise_distances(x)  # (B, B)
     pos_terms = (dist[anchor, positive] - beta + margin).clamp_min(0)  # (T,)
     neg_terms = (beta - dist[anchor, negative] + margin).clamp_min(0)  # (T,)
-    count = (pos_terms > 0).sum() + (neg_terms > 0).sum()
+    if normalizer == "active-hinges":
+        count = (pos_terms > 0).sum() + (neg_terms > 0).sum()
+    else:
+        count = ((pos_terms > 0) | (neg_terms > 0)).sum()
     return (pos_terms.sum() + neg_terms.sum() + 0 * x.sum()) / count.clamp_min(1)
 
 
@@ -116,15 +170,19 @@ class MarginLoss(nn.Module):
     """Module form of :func:`margin_loss`; call as ``loss(embeddings, labels)``."""
 
     def __init__(self, margin: float = 0.2, beta: float = 1.2, cutoff: float = 0.5,
-                 nonzero_loss_cutoff: float = 1.4):
+                 nonzero_loss_cutoff: float = 1.4, normalizer: str = "active-hinges",
+                 sampler: str = "distance-weighted"):
         super().__init__()
         self.margin, self.beta = margin, beta
         self.cutoff, self.nonzero_loss_cutoff = cutoff, nonzero_loss_cutoff
+        self.normalizer, self.sampler = normalizer, sampler
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return margin_loss(embeddings, labels, self.margin, self.beta, cutoff=self.cutoff,
-                           nonzero_loss_cutoff=self.nonzero_loss_cutoff)
+                           nonzero_loss_cutoff=self.nonzero_loss_cutoff,
+                           normalizer=self.normalizer, sampler=self.sampler)
 
     def extra_repr(self) -> str:
         return (f"margin={self.margin}, beta={self.beta}, cutoff={self.cutoff}, "
-                f"nonzero_loss_cutoff={self.nonzero_loss_cutoff}")
+                f"nonzero_loss_cutoff={self.nonzero_loss_cutoff}, normalizer={self.normalizer!r}, "
+                f"sampler={self.sampler!r}")
