@@ -111,11 +111,16 @@ LONG_DIMS = (128, 512)
 LONG_SEEDS = (0, 1, 2, 3, 4)
 #: Trials 5 and 6 of the tuning budget: two more values of each method's own knob (its margin,
 #: binomial deviance's negative cost C, BIER's shrinkage, A-BIER's lambda_div) at the rate
-#: that won trials 1-4.
+#: that won trials 1-4. A-BIER's span the authors' released setting (run.sh: lambda_div 5e-5
+#: with lambda_w 1e5, see KNOB_COMPANIONS) up to the default 0.1, evenly in log scale.
 KNOB_TRIALS = {"contrastive": ("margin", (0.25, 0.75)), "triplet": ("margin", (0.05, 0.3)),
                "lifted": ("margin", (0.75, 1.5)), "binomial": ("C", (10.0, 50.0)),
-               "bier": ("shrinkage", (0.03, 0.12)), "abier": ("lambda_div", (0.01, 0.03)),
+               "bier": ("shrinkage", (0.03, 0.12)), "abier": ("lambda_div", (5e-5, 3e-3)),
                "margin": ("margin", (0.05, 0.3)), "divide_and_conquer": ("margin", (0.15, 0.3))}
+#: Settings that a knob value brings along ({method: {value: settings}}), and the tuned
+#: settings that come with the knob's (:func:`tuned_settings`).
+KNOB_COMPANIONS = {"abier": {5e-5: {"lambda_w": 1e5}}}
+COMPANION_SETTINGS = {"abier": ("lambda_w",)}
 TRIALS = 6  # per method: 3 rates, the fourth trial, 2 knob trials
 
 
@@ -151,9 +156,14 @@ def knob_trials(method: str, trials: list[dict]) -> list[tuple[str, ExperimentCo
     ``trials`` (its first four)."""
     lr = max(trials, key=lambda t: t["final"]["recall@1"])["config"]["lr"]
     knob, values = KNOB_TRIALS[method]
-    return [(f"{method} lr={lr:g} {knob}={v:g}",
-             ExperimentConfig(method, dataset="omniglot-validation", lr=lr, **{knob: v}, **LONG))
-            for v in values]
+    out = []
+    for v in values:
+        extra = KNOB_COMPANIONS.get(method, {}).get(v, {})
+        label = "".join(f" {k}={x:g}" for k, x in extra.items())
+        out.append((f"{method} lr={lr:g} {knob}={v:g}{label}",
+                    ExperimentConfig(method, dataset="omniglot-validation", lr=lr, **{knob: v},
+                                     **extra, **LONG)))
+    return out
 
 
 def tuned_settings(tune_file: Path | None = None,
@@ -173,7 +183,10 @@ def tuned_settings(tune_file: Path | None = None,
                              "trials: finish `python -m bierlib.study tune`")
         best = max(trials, key=lambda r: r["final"]["recall@1"])
         knob = KNOB_TRIALS[method][0]
-        out[method] = {"lr": best["config"]["lr"], knob: best["config"][knob]}
+        defaults = ExperimentConfig(method).options
+        out[method] = {"lr": best["config"]["lr"], knob: best["config"][knob],
+                       **{k: best["config"].get(k, defaults[k])
+                          for k in COMPANION_SETTINGS.get(method, ())}}
     return out
 
 
@@ -287,6 +300,15 @@ def config_of(entry: dict) -> ExperimentConfig:
     return config
 
 
+def _stale(entry: dict) -> bool:
+    """Whether today's code resolves a results file's run ``entry`` to another run."""
+    try:
+        config_of(entry)
+    except AssertionError:
+        return True
+    return False
+
+
 def add_one_shot(study: str, results: Path | None = None, runs_dir: Path = Path("runs/study"),
                  train_missing: bool = False, tolerance: float = 0.01) -> tuple[int, int]:
     """Add the one-shot error (:mod:`bierlib.oneshot`) to every run of ``study`` that lacks it,
@@ -377,6 +399,12 @@ def run_study(study: str, results: Path | None = None, runs_dir: Path = Path("ru
         atomic_write(path, lambda f: f.write(json.dumps(data, indent=1) + "\n"), binary=False)
 
     if study == "tune":
+        # trials that today's code resolves to other runs (their method changed) are trained
+        # again: they leave the file (git keeps them), so that the fourth trial and the knob
+        # trials follow from the new ones
+        data["runs"] = [r for r in data["runs"]
+                        if r["config"]["method"] not in methods or not _stale(r)]
+        done = {(r["cell"], r["name"]) for r in data["runs"]}
         for cell, config in tune_cells():
             if config.method in methods:
                 run(cell, config)
