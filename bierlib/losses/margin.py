@@ -99,10 +99,10 @@ def closest_negative_triplets(embeddings: torch.Tensor, labels: torch.Tensor,
     distance ``cutoff`` or more; anchor a's positives in index order are paired with its
     chosen negatives in index order (as many triplets as the shorter of the two lists).
 
-    On P x K batches whose anchors all have n negatives beyond ``cutoff`` this is exactly the
-    official sampler. Elsewhere the official code pads missing negatives with positives or
-    near items and lets anchors' lists slide against each other; here an anchor just gets
-    fewer triplets.
+    Where every anchor has n negatives beyond ``cutoff`` this is exactly the official sampler
+    (tests/test_official.py). Where an anchor has fewer, the official top-k fills its n with
+    the items its mask pushed away (near negatives, positives, the anchor itself); here that
+    anchor gets fewer triplets.
     """
     embeddings, labels = check_batch(embeddings, labels)
     if cutoff < 0:
