@@ -10,10 +10,11 @@ from pytorch_metric_learning import losses as pml_losses
 from pytorch_metric_learning.miners import distance_weighted_miner
 
 from bierlib.divide import (ClusterBatchSampler, ClusteredDataset, cluster_statistics,
-                            match_clusters, stage_starts, train_divide_and_conquer)
+                            match_clusters, schedule, stage_starts, train_divide_and_conquer)
 from bierlib.losses.divide import FINETUNE, DivideAndConquerLoss
-from bierlib.losses.margin import (MarginLoss, distance_weight_probabilities,
-                                   distance_weighted_triplets, margin_loss)
+from bierlib.losses.margin import (MarginLoss, closest_negative_triplets,
+                                   distance_weight_probabilities, distance_weighted_triplets,
+                                   margin_loss)
 from bierlib.models import SmallConvNet
 from bierlib.training import TrainConfig
 
@@ -273,3 +274,70 @@ def test_one_learner_is_plain_margin_training(tmp_path):
     assert one == MarginLoss()(x, y)
     data = ClusteredDataset(_toy(), [0] * 48)
     assert data[5][2] == {"cluster": 0} and len(data) == 48
+
+
+def test_whole_embedding_stages_train_the_whole_embedding_on_cluster_batches(tmp_path):
+    """The official schedule's middle part: cluster batches, whole-embedding loss."""
+    assert stage_starts(10, 4, 8, whole_embedding_epoch=6) == [0, 4, 6, 8]
+    stages = schedule(10, 2, 8, whole_embedding_epoch=4)
+    assert [(s.start, s.whole, s.finetune) for s in stages] == [
+        (0, False, False), (2, False, False), (4, True, False), (6, True, False), (8, False, True)]
+    seen = []
+
+    def spy(self, embeddings, labels, cluster=None):
+        seen.append((int(cluster[0]), embeddings.shape[1]))
+        return margin_loss(F.normalize(embeddings, dim=1), labels)
+
+    torch.manual_seed(0)
+    net = SmallConvNet(8, widths=(4, 4, 8))
+    config = TrainConfig(epochs=3, steps_per_epoch=2, classes_per_batch=3, images_per_class=2,
+                         clustering=False, lr=1e-2)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(DivideAndConquerLoss, "forward", spy)
+        result = train_divide_and_conquer(net, _toy(), _toy(4, seed=1), config,
+                                          DivideAndConquerLoss(2), recluster_every=1,
+                                          finetune_epoch=3, whole_embedding_epoch=1,
+                                          kmeans="faiss", cluster_images="evaluation",
+                                          epoch_length="largest-cluster", progress=False)
+    assert [c["epoch"] for c in result.clusterings] == [0, 1, 2]
+    assert set(result.clusterings[1]["clusters"].tolist()) <= {0, 1}  # clustered, ...
+    ids = [k for k, _ in seen]
+    first = seen.index(next(s for s in seen if s[0] == FINETUNE))
+    assert set(ids[:first]) <= {0, 1} and set(ids[first:]) == {FINETUNE}  # ... whole embedding
+
+
+def test_largest_cluster_epoch_length_and_bad_options():
+    labels = np.repeat(np.arange(10), 4)
+    clusters = np.array([0] * 32 + [1] * 8)  # usable images 32 and 8
+    assert len(ClusterBatchSampler(labels, clusters, 2, 2, None)) == 2 * (32 // 4)
+    net = SmallConvNet(8, widths=(4, 4, 8))
+    config = TrainConfig(epochs=2, steps_per_epoch=2, classes_per_batch=3, images_per_class=2)
+    for bad, match in (({"kmeans": "lloyd"}, "kmeans must be one of"),
+                       ({"cluster_images": "test"}, "cluster_images must be one of"),
+                       ({"whole_embedding_epoch": 3}, "whole_embedding_epoch must lie"),
+                       ({"epoch_length": "largest-cluster", "config": TrainConfig(
+                           epochs=2, lr_anneal=10)}, "lr_anneal")):
+        kwargs = {"config": config, **bad}
+        with pytest.raises(ValueError, match=match):
+            train_divide_and_conquer(net, _toy(), _toy(4, seed=1), kwargs.pop("config"),
+                                     progress=False, **kwargs)
+
+
+def test_margin_loss_normalisers_and_closest_sampler_options():
+    x, y = random_batch(b=16, d=8, classes=4, seed=3)
+    x = F.normalize(x, dim=1)
+    triplets = closest_negative_triplets(x, y)
+    both = margin_loss(x, y, triplets=triplets, normalize=False)
+    assert margin_loss(x, y, normalize=False, sampler="closest") == both
+    either = margin_loss(x, y, triplets=triplets, normalize=False,
+                         normalizer="triplets-with-a-hinge")
+    assert either >= both  # fewer terms in the count
+    loss = DivideAndConquerLoss(2, sampler="closest", normalizer="triplets-with-a-hinge",
+                                whole_normalization="slices-then-whole")
+    whole = torch.cat([F.normalize(s, dim=1) for s in x.split(4, dim=1)], dim=1)
+    got = loss(x, y, cluster=torch.full((16,), FINETUNE))
+    assert got == margin_loss(whole, y, sampler="closest", normalizer="triplets-with-a-hinge")
+    with pytest.raises(ValueError, match="normalizer must be one of"):
+        margin_loss(x, y, normalizer="mean")
+    with pytest.raises(ValueError, match="whole_normalization must be one of"):
+        DivideAndConquerLoss(2, whole_normalization="none")

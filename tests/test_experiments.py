@@ -7,6 +7,8 @@ from bierlib.losses import BIERLoss, ContrastiveLoss, DivideAndConquerLoss
 from bierlib.profiles import get_profile
 from bierlib.training import train
 
+from .conftest import REPO
+
 TINY = dict(classes_per_batch=4, images_per_class=2, steps_per_epoch=2, epochs=2,
             clustering=False, eval_ks=(1, 2))
 
@@ -146,3 +148,50 @@ def test_divide_and_conquer_runs_through_the_same_path(fake_omniglot, monkeypatc
     assert again.history["recall@1"] == result.history["recall@1"]
     assert torch.equal(again.extras["clusterings"][0]["clusters"],
                        result.extras["clusterings"][0]["clusters"])
+
+
+def test_settings_added_later_leave_the_earlier_runs_their_names():
+    """A setting added after the committed studies is part of a run's configuration only when
+    it differs from what bierlib computed before it existed; A-BIER's changed penalty and
+    regressors are always part of it (its earlier runs are other runs)."""
+    from bierlib.experiments import LATER_SETTINGS
+
+    for method in ("bier", "margin", "divide_and_conquer"):
+        resolved = ExperimentConfig(method).resolved()
+        assert not set(LATER_SETTINGS) & set(resolved)
+        changed = ExperimentConfig(method, weight_decay_form="l2-weights")
+        assert changed.resolved()["weight_decay_form"] == "l2-weights"
+        assert changed.name != ExperimentConfig(method).name
+    abier = ExperimentConfig("abier").resolved()
+    assert abier["unit_norm"] == "per-learner" and abier["regressor_init"] == "xavier"
+    spelled = ExperimentConfig("divide_and_conquer", kmeans="k-means++", lr_anneal=None)
+    assert spelled == ExperimentConfig("divide_and_conquer")
+
+
+def test_paper_configs_run_the_official_schedules():
+    import yaml
+
+    from bierlib.cli import load_config
+
+    def options(name):
+        config = load_config(REPO / "configs" / "paper" / f"{name}.yaml", {})
+        return {**config.resolved(), **config.options}
+
+    for name in ("bier_cub200", "abier_cub200", "abier_sop"):
+        o = options(name)
+        assert o["weight_decay_form"] == "l2-weights" and o["weight_decay"] == 2e-4
+    sop = options("abier_sop")
+    assert (sop["lr_anneal"], sop["lr_decay"], sop["lambda_div"], sop["lambda_w"]) == (
+        25000, 0.5, 5e-5, 1e5)
+    assert sop["epochs"] * sop["steps_per_epoch"] == 100_000
+    for name in ("dc_cub200", "dc_cars196", "dc_sop"):
+        o = options(name)
+        assert (o["finetune_epoch"], o["whole_embedding_epoch"]) == (190, 190 * 8 // 19)
+        assert (o["cluster_images"], o["kmeans"], o["epoch_length"]) == (
+            "evaluation", "faiss", "largest-cluster")
+        assert o["train_batchnorm_affine"] and o["embedding_dropout"] == 0.01
+    for path in (REPO / "configs" / "paper").glob("*.yaml"):
+        comments = " ".join(line for line in path.read_text().splitlines()
+                            if line.startswith("#"))
+        assert "official SOP configuration" not in comments, path
+        assert yaml.safe_load(path.read_text())["method"]

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from bierlib.models import BackboneEmbedder, FrozenBatchNorm2d, SmallConvNet, build_model
+from bierlib.models import (BackboneEmbedder, FrozenBatchNorm2d, SmallConvNet, build_model,
+                            init_embedding)
 
 
 def test_small_cnn_shapes():
@@ -51,3 +52,30 @@ def test_bad_arguments():
         BackboneEmbedder("vgg", 8, pretrained=False)
     with pytest.raises(ValueError, match="RGB"):
         build_model("resnet50", 8, in_channels=1, pretrained=False)
+
+
+def test_batchnorm_affine_dropout_and_embedding_init_options():
+    model = BackboneEmbedder("resnet18", 8, pretrained=False, frozen_batchnorm=True,
+                             train_batchnorm_affine=True, dropout=0.5)
+    bn = next(m for m in model.modules() if isinstance(m, FrozenBatchNorm2d))
+    before = bn.running_mean.clone()
+    model.train()
+    images = torch.rand(2, 3, 64, 64)
+    model(images).sum().backward()
+    assert torch.equal(bn.running_mean, before) and bn.weight.grad is not None
+    assert not torch.equal(model.features(images), model.features(images))  # dropout on
+    model.eval()
+    assert torch.equal(model.features(images), model.features(images))  # and off
+    with pytest.raises(ValueError, match="frozen_batchnorm=True"):
+        BackboneEmbedder("resnet18", 8, pretrained=False, train_batchnorm_affine=True)
+    with pytest.raises(ValueError, match="small_cnn"):
+        build_model("small_cnn", 8, 1, pretrained=False, dropout=0.1)
+    layer = torch.nn.Linear(32, 12)
+    init_embedding(layer, (4, 8), "xavier-uniform")
+    assert torch.all(layer.bias == 0)
+    for rows, fan_out in ((slice(0, 4), 4), (slice(4, 12), 8)):  # each block its own fan-out
+        assert layer.weight[rows].abs().max() <= (6 / (32 + fan_out)) ** 0.5
+    with pytest.raises(ValueError, match="init must be one of"):
+        init_embedding(layer, (4, 8), "orthogonal")
+    with pytest.raises(ValueError, match="sum to the layer's 12"):
+        init_embedding(layer, (4, 4), "xavier-normal")

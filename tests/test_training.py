@@ -145,3 +145,40 @@ def test_diverged_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_pat
         train(fresh_model(), diverging, TRAIN, TEST, CONFIG, checkpoint_dir=tmp_path,
               progress=False)
     assert torch.load(tmp_path / "last.pt", weights_only=True)["epoch"] == 1
+
+
+def test_annealed_learning_rate_and_l2_weight_decay(tmp_path):
+    """``lr_anneal`` steps every group's rate down by ``lr_decay`` (as the step count passes
+    each multiple) and resumes at the right rate; ``"l2-weights"`` decays only the weights of
+    convolution and linear layers (see tests/test_official.py for the official equivalence)."""
+    import dataclasses
+
+    rates = []
+    config = dataclasses.replace(CONFIG, lr_anneal=4, lr_decay=0.5,
+                                 weight_decay_form="l2-weights")
+
+    def record(embeddings, labels):
+        rates.append(optimizers[-1].param_groups[0]["lr"])
+        return ContrastiveLoss()(embeddings, labels)
+
+    optimizers = []
+    real = torch.optim.Adam
+
+    def spy(*args, **kwargs):
+        optimizers.append(real(*args, **kwargs))
+        return optimizers[-1]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(torch.optim, "Adam", spy)
+        train(fresh_model(), record, TRAIN, TEST, config, checkpoint_dir=tmp_path, progress=False)
+        assert rates == [3e-3] * 4 + [1.5e-3] * 4 + [7.5e-4] * 4
+        decays = {g["weight_decay"] for g in optimizers[-1].param_groups}
+        assert decays == {2 * CONFIG.weight_decay, 0.0}
+        rates.clear()
+        train(fresh_model(), record, TRAIN, TEST, dataclasses.replace(config, epochs=4),
+              checkpoint_dir=tmp_path, progress=False)  # extended: epoch 4 from the checkpoint
+        assert rates == [3e-3 * 0.125] * 4
+    with pytest.raises(ValueError, match="weight_decay_form must be one of"):
+        TrainConfig(weight_decay_form="adamw")
+    with pytest.raises(ValueError, match="lr_decay must lie in"):
+        TrainConfig(lr_anneal=10, lr_decay=0.0)
