@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Where datasets live; the library and the fetch scripts use the same default.
 export BIERLIB_DATA ?= $(HOME)/.cache/bierlib
 
-.PHONY: setup data assets book test clean
+.PHONY: setup data assets book test check-study clean
 setup: $(VENV)/.installed data assets
 
 $(VENV)/.installed: requirements/lock.txt pyproject.toml
@@ -47,6 +47,11 @@ book: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+# The whole first run of every committed study, re-run and compared with its file (the test suite
+# re-runs the long study's first 160 steps only).
+check-study: setup
+	for s in tune ablation long; do $(BIN)/python -m bierlib.study check $$s || exit 1; done
 
 clean:
 	rm -rf _build book/runs _offline

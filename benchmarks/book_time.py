@@ -1,85 +1,165 @@
 #!/usr/bin/env python3
-"""Execution time of each book chapter, read from a finished build's own records.
+"""Execution time of the book's chapters and cells, cold and warm, against the time budget.
 
-While it executes the notebooks, myst-nb stores per-document execution data (method,
-runtime in seconds, succeeded, mtime) in the Sphinx environment, which Sphinx pickles to
-``<build>/.doctrees/environment.pickle``; the records live at
-``env.nb_metadata[docname]["exec_data"]`` (the same data the ``nb-exec-table`` directive
-renders). This script prints them beside a per-chapter and a whole-book time budget. The
-runtime is myst-nb's: from kernel start to the end of the last cell, so it includes kernel
-start-up (about a second). Nothing is built or executed here: run ``make book`` first.
+Every book build records each chapter's cells in ``_build/cell_times.json``
+(:mod:`bierlib.book.execution`): the wall time of each cell as the build waited for it, the
+kernel's own time, and the calibration of the machine (seconds per training step of the
+quick network, :func:`bierlib.book.notebook.calibrate`). This script reads such records:
 
-    python benchmarks/book_time.py [--build _build] [--chapter-budget 150] [--book-budget 600]
-                                   [--json PATH]
+    python benchmarks/book_time.py [--times _build/cell_times.json]    # one build's table
+    python benchmarks/book_time.py --compare COLD.json WARM.json        # cold and warm
+    python benchmarks/book_time.py --newcomer [--keep DIR]              # measure both, as a
+                                                                        # newcomer meets them
+    python benchmarks/book_time.py --times COLD.json --json bierlib/book/chapter_times.json
 
-Exit code 0 (whatever the times), 2 when the build folder or its pickle is missing.
+``--newcomer`` clones the repository's HEAD into a fresh folder and runs the README's
+``make book`` there with a fresh venv, an empty data folder and empty matplotlib and numba
+caches (cold), then builds again in that clone (warm), and prints both side by side with
+the cells where the cold build spent the most beyond the warm one. ``--json`` writes the
+record the chapters' setup cells quote (it should come from a cold build). Budgets are
+those of the reference machine (60 s per chapter, 300 s for the book) times the measured
+machine's speed relative to it. Exit code 0 (whatever the times), 2 when a record is missing.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import pickle
+import os
+import platform
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+from bierlib.book.notebook import chapter_times
 from bierlib.utils import atomic_write
 
+REPO = Path(__file__).resolve().parents[1]
+CHAPTER_BUDGET, BOOK_BUDGET = 60.0, 300.0
 
-def load_exec_data(pickle_path: Path) -> dict[str, dict]:
-    """docname -> myst-nb's exec_data dict, for the documents that were executed."""
-    with open(pickle_path, "rb") as f:
-        env = pickle.load(f)  # a sphinx BuildEnvironment: needs sphinx (and myst-nb) importable
-    metadata = getattr(env, "nb_metadata", {}) or {}
-    return {doc: data["exec_data"] for doc, data in sorted(metadata.items())
-            if data.get("exec_data") and data["exec_data"].get("runtime") is not None}
+
+def load(path: Path) -> dict:
+    if not path.is_file():
+        raise FileNotFoundError(f"no cell-time record {path}; run `make book` first (every "
+                                "build writes _build/cell_times.json)")
+    return json.loads(path.read_text())
+
+
+def speed_of(record: dict) -> float:
+    """The record's machine time per second of the reference machine (1 if unknown)."""
+    reference = chapter_times().get("calibration_seconds")
+    mine = record.get("calibration_seconds")
+    return mine / reference if mine and reference else 1.0
+
+
+def table(record: dict, source: Path) -> None:
+    speed = speed_of(record)
+    budget, book_budget = CHAPTER_BUDGET * speed, BOOK_BUDGET * speed
+    chapters = record["chapters"]
+    width = max(len("TOTAL"), *map(len, chapters))
+    print(f"{'chapter':<{width}}  {'seconds':>8}  {'budget':>7}  status")
+    for name, c in chapters.items():
+        status = "ok" if c["seconds"] <= budget else "OVER"
+        print(f"{name:<{width}}  {c['seconds']:8.1f}  {budget:7.0f}  {status}")
+    total = sum(c["seconds"] for c in chapters.values())
+    print(f"{'TOTAL':<{width}}  {total:8.1f}  {book_budget:7.0f}  "
+          f"{'ok' if total <= book_budget else 'OVER'}")
+    print(f"source: {source}; this machine takes {speed:.2f}x the reference machine's time per "
+          "training step (budgets scaled by it)")
+    cells = sorted(((c["wall"], name, c) for name, ch in chapters.items() for c in ch["cells"]),
+                   key=lambda t: -t[0])[:8]
+    print("slowest cells: " + "; ".join(f"{n} cell {c['index']} {w:.1f} s" for w, n, c in cells))
+
+
+def compare(cold: dict, warm: dict, top: int = 12) -> None:
+    print(f"{'chapter':<24}  {'cold s':>7}  {'warm s':>7}  {'cold - warm':>11}")
+    for name, c in cold["chapters"].items():
+        w = warm["chapters"].get(name, {}).get("seconds", float("nan"))
+        print(f"{name:<24}  {c['seconds']:7.1f}  {w:7.1f}  {c['seconds'] - w:11.1f}")
+    total_c = sum(c["seconds"] for c in cold["chapters"].values())
+    total_w = sum(c["seconds"] for c in warm["chapters"].values())
+    print(f"{'TOTAL':<24}  {total_c:7.1f}  {total_w:7.1f}  {total_c - total_w:11.1f}")
+    gaps = []
+    for name, ch in cold["chapters"].items():
+        warm_cells = {c["id"]: c for c in warm["chapters"].get(name, {}).get("cells", [])}
+        for c in ch["cells"]:
+            if c["id"] in warm_cells:
+                gaps.append((c["wall"] - warm_cells[c["id"]]["wall"], name, c,
+                             warm_cells[c["id"]]["wall"]))
+    print(f"\nwhere the cold build spent most beyond the warm one (top {top}):")
+    for gap, name, c, w in sorted(gaps, key=lambda t: -t[0])[:top]:
+        print(f"  {name} cell {c['index']:>2} ({c['first_line']!r}): cold {c['wall']:.1f} s, "
+              f"warm {w:.1f} s, +{gap:.1f} s")
+
+
+def newcomer(keep: Path | None) -> tuple[Path, Path]:
+    """Clone HEAD, run ``make book`` cold (fresh venv, data, caches), then build again warm."""
+    folder = keep or Path(tempfile.mkdtemp(prefix="bierlib-newcomer-"))
+    clone = folder / "clone"
+    shutil.rmtree(clone, ignore_errors=True)
+    subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True)
+    env = {**os.environ, "BIERLIB_DATA": str(folder / "data"),
+           "MPLCONFIGDIR": str(folder / "mpl"), "NUMBA_CACHE_DIR": str(folder / "numba")}
+    for name in ("data", "mpl", "numba"):
+        shutil.rmtree(folder / name, ignore_errors=True)
+    results = []
+    for kind, command in (("cold", ["make", "book"]),
+                          ("warm", [".venv/bin/jupyter-book", "build", ".", "-W", "-n",
+                                    "--keep-going"])):
+        if kind == "warm":
+            shutil.rmtree(clone / "_build", ignore_errors=True)
+            shutil.rmtree(clone / "book" / "runs", ignore_errors=True)
+        start = time.monotonic()
+        with open(folder / f"{kind}.log", "w") as log:
+            subprocess.run(command, cwd=clone, env=env, stdout=log, stderr=subprocess.STDOUT,
+                           check=True)
+        print(f"{kind}: `{' '.join(command)}` took {time.monotonic() - start:.0f} s "
+              f"(log: {folder / f'{kind}.log'})", flush=True)
+        results.append(folder / f"{kind}.json")
+        shutil.copy(clone / "_build" / "cell_times.json", results[-1])
+    return results[0], results[1]
+
+
+def write_record(record: dict, path: Path, source: Path) -> None:
+    chapters = [{"docname": f"book/{name}", "seconds": round(c["seconds"], 1),
+                 "cells": {cell["id"]: cell["wall"] for cell in c["cells"]}}
+                for name, c in record["chapters"].items()]
+    payload = {"source": f"{source.name} of a cold `make book` (python benchmarks/book_time.py "
+                         "--newcomer)",
+               "machine": f"a {os.cpu_count()}-core {platform.machine()} CPU",
+               "calibration_seconds": record.get("calibration_seconds"),
+               "total_seconds": round(sum(c["seconds"] for c in chapters), 1),
+               "chapters": chapters}
+    atomic_write(path, lambda f: f.write(json.dumps(payload, indent=1) + "\n"), binary=False)
+    print(f"wrote {path}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--build", type=Path, default=Path("_build"),
-                        help="jupyter-book build folder")
-    parser.add_argument("--chapter-budget", type=float, default=150.0, help="seconds per chapter")
-    parser.add_argument("--book-budget", type=float, default=600.0, help="seconds for all chapters")
-    parser.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
+    parser.add_argument("--times", type=Path, default=REPO / "_build" / "cell_times.json")
+    parser.add_argument("--compare", nargs=2, type=Path, metavar=("COLD", "WARM"))
+    parser.add_argument("--newcomer", action="store_true",
+                        help="build cold in a fresh clone, then warm, and compare (minutes)")
+    parser.add_argument("--keep", type=Path, help="with --newcomer: work in this folder")
+    parser.add_argument("--json", type=Path, help="write the chapter-times record here")
     args = parser.parse_args(argv)
-
-    pickle_path = args.build / ".doctrees" / "environment.pickle"
-    if not pickle_path.is_file():
-        missing = (f"environment pickle {pickle_path}" if args.build.is_dir()
-                   else f"build folder {args.build}")
-        print(f"error: no {missing}; run `make book` first (it builds the book into _build/)",
-              file=sys.stderr)
+    try:
+        if args.newcomer:
+            args.compare = list(newcomer(args.keep))
+        if args.compare:
+            cold, warm = map(load, args.compare)
+            compare(cold, warm)
+            source, record = args.compare[0], cold
+        else:
+            source, record = args.times, load(args.times)
+            table(record, source)
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
-    data = load_exec_data(pickle_path)
-
-    rows = [{"docname": doc, "seconds": d["runtime"], "budget": args.chapter_budget,
-             "status": ("ok" if d["runtime"] <= args.chapter_budget else "OVER")
-             + ("" if d.get("succeeded") else " FAILED"),
-             "succeeded": bool(d.get("succeeded")), "method": d.get("method"),
-             "mtime": d.get("mtime")} for doc, d in data.items()]
-    total = sum(r["seconds"] for r in rows)
-    book_status = "ok" if total <= args.book_budget else "OVER"
-
-    width = max([len("TOTAL"), len("docname")] + [len(r["docname"]) for r in rows])
-    print(f"{'docname':<{width}}  {'seconds':>9}  {'minutes':>7}  {'budget':>7}  status")
-    for r in rows:
-        print(f"{r['docname']:<{width}}  {r['seconds']:9.1f}  {r['seconds'] / 60:7.2f}  "
-              f"{r['budget']:7g}  {r['status']}")
-    print(f"{'TOTAL':<{width}}  {total:9.1f}  {total / 60:7.2f}  "
-          f"{args.book_budget:7g}  {book_status}")
-    stamps = [r["mtime"] for r in rows if r["mtime"]]
-    span = (" executed " + " .. ".join(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
-                                       for t in (min(stamps), max(stamps)))) if stamps else ""
-    print(f"source: {pickle_path} (env.nb_metadata[docname]['exec_data']['runtime'], "
-          f"recorded by myst-nb; {len(rows)} notebook(s){span})")
-
     if args.json:
-        payload = {"source": str(pickle_path), "chapters": rows, "total_seconds": total,
-                   "chapter_budget": args.chapter_budget, "book_budget": args.book_budget,
-                   "book_status": book_status}
-        atomic_write(args.json, lambda f: f.write(json.dumps(payload, indent=2) + "\n"),
-                     binary=False)
+        write_record(record, args.json, source)
     return 0
 
 

@@ -16,7 +16,8 @@ executions of the same client, and the largest lags on one clock (machine wall t
         [--busy] [--timeout 120] [--json PATH]
 
 ``--busy`` runs a CPU-bound process beside it (a busy laptop). Passes (exit 0) when no cell
-of a bounded execution took more than 2x its median and no bounded reply lag exceeded 2 s.
+of a bounded execution took more than 2x its median plus 1 s (sub-second cells jitter by
+up to 2x beside a busy neighbour) and no bounded reply lag exceeded 2 s.
 """
 from __future__ import annotations
 
@@ -92,9 +93,11 @@ def main(argv: list[str] | None = None) -> int:
             start = max((c["start_lag"] or 0) for c in e["cells"])
             print(f"{client:<8} {e['run'] + 1:>3} {e['seconds']:8.1f} {cell['index']:>10} "
                   f"{ratio:8.2f} {reply:13.2f} {start:13.2f}")
-            if client == "bounded" and (ratio > 2.0 or reply > 2.0):
+            over = any(c["wall"] > 2 * medians[c["index"]] + 1.0 for c in e["cells"])
+            if client == "bounded" and (over or reply > 2.0):
                 ok = False
-    print("PASS: no bounded cell above 2x its median, no reply lag above 2 s" if ok else "FAIL")
+    print("PASS: no bounded cell above 2x its median + 1 s, no reply lag above 2 s" if ok
+          else "FAIL")
     if args.json:
         atomic_write(args.json, lambda f: f.write(json.dumps(executions, indent=1)), binary=False)
     return 0 if ok else 1

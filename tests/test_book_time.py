@@ -1,33 +1,26 @@
-"""benchmarks/book_time.py reads chapter runtimes from a build's pickle (no book is built)."""
+"""benchmarks/book_time.py reads the builds' cell-time records (no book is built here)."""
 import json
-import pickle
 import subprocess
 import sys
-from collections import defaultdict
-from types import SimpleNamespace
+
+from bierlib.book.notebook import chapter_times
 
 from .conftest import REPO
 
 SCRIPT = REPO / "benchmarks" / "book_time.py"
 
 
-def exec_data(runtime, succeeded=True):
-    """One document's record, as myst-nb's NbMetadataCollector.set_exec_data stores it."""
-    return {"mtime": 1_700_000_000.0, "runtime": runtime, "method": "force", "succeeded": succeeded,
-            "error": None, "traceback": None}
-
-
-def fake_build(tmp_path, runtimes):
-    """A build folder whose pickled 'environment' holds only nb_metadata, all the script reads."""
-    metadata = defaultdict(dict)
-    metadata["book/intro"] = {}  # a markdown page: no execution record
-    for doc, runtime in runtimes.items():
-        metadata[doc]["exec_data"] = exec_data(runtime)
-    doctrees = tmp_path / "_build" / ".doctrees"
-    doctrees.mkdir(parents=True)
-    env = SimpleNamespace(nb_metadata=metadata)  # stands in for sphinx's BuildEnvironment
-    (doctrees / "environment.pickle").write_bytes(pickle.dumps(env))
-    return tmp_path / "_build"
+def record(path, chapters, speed=1.0):
+    """A cell-time record as bierlib.book.execution writes it during a build."""
+    reference = chapter_times()["calibration_seconds"]
+    data = {"speed": speed, "calibration_seconds": speed * reference, "chapters": {
+        name: {"seconds": sum(cells.values()) + 2.0,
+               "cells": [{"index": i, "id": f"{name}-{i}", "wall": wall, "kernel": wall,
+                          "start_lag": 0.0, "reply_lag": 0.0, "first_line": f"cell {i}"}
+                         for i, wall in cells.items()]}
+        for name, cells in chapters.items()}}
+    path.write_text(json.dumps(data))
+    return path
 
 
 def run(*args):
@@ -37,38 +30,38 @@ def run(*args):
 
 def rows(stdout):
     return {line.split()[0]: line.split()[1:] for line in stdout.splitlines()[1:]
-            if line and not line.startswith("source:")}
+            if line and line.split()[0].startswith(("0", "TOTAL"))}
 
 
-def test_table_within_budget(tmp_path):
-    build = fake_build(tmp_path, {"book/01_contrastive": 61.5, "book/02_lifted": 30.0})
-    result = run("--build", build)
+def test_table_with_budgets_scaled_by_the_machine_speed(tmp_path):
+    times = record(tmp_path / "cell_times.json", {"01_contrastive": {3: 50.0, 5: 20.0},
+                                                  "02_lifted": {1: 30.0}}, speed=2.0)
+    result = run("--times", times)
     assert result.returncode == 0, result.stderr
     table = rows(result.stdout)
-    assert list(table) == ["book/01_contrastive", "book/02_lifted", "TOTAL"]  # intro has no record
-    assert table["book/01_contrastive"] == ["61.5", "1.02", "150", "ok"]
-    assert table["TOTAL"] == ["91.5", "1.52", "600", "ok"]
-    assert "environment.pickle" in result.stdout and "nb_metadata" in result.stdout
+    assert table["01_contrastive"] == ["72.0", "120", "ok"]  # 60 s budget x 2
+    assert table["TOTAL"] == ["104.0", "600", "ok"]
+    assert "2.00x" in result.stdout and "01_contrastive cell 3 50.0 s" in result.stdout
+    slow = record(tmp_path / "slow.json", {"01_contrastive": {3: 70.0}})
+    assert rows(run("--times", slow).stdout)["01_contrastive"][-1] == "OVER"
 
 
-def test_over_budget_is_marked_and_still_exits_zero(tmp_path):
-    build = fake_build(tmp_path, {"book/03_bier": 200.0, "book/04_abier": 100.0})
-    out = tmp_path / "out" / "times.json"
-    result = run("--build", build, "--chapter-budget", 150, "--book-budget", 250, "--json", out)
+def test_cold_and_warm_side_by_side_and_the_written_record(tmp_path):
+    cold = record(tmp_path / "cold.json", {"01_contrastive": {3: 50.0, 5: 20.0}})
+    warm = record(tmp_path / "warm.json", {"01_contrastive": {3: 20.0, 5: 19.0}})
+    out = tmp_path / "out" / "chapter_times.json"
+    out.parent.mkdir()
+    result = run("--compare", cold, warm, "--json", out)
     assert result.returncode == 0, result.stderr
-    table = rows(result.stdout)
-    assert table["book/03_bier"][-1] == "OVER" and table["book/04_abier"][-1] == "ok"
-    assert table["TOTAL"][-1] == "OVER"
+    assert rows(result.stdout)["01_contrastive"] == ["72.0", "41.0", "31.0"]
+    assert "cell  3 ('cell 3'): cold 50.0 s, warm 20.0 s, +30.0 s" in result.stdout
     saved = json.loads(out.read_text())
-    assert [c["status"] for c in saved["chapters"]] == ["OVER", "ok"]
-    assert saved["total_seconds"] == 300.0 and saved["book_status"] == "OVER"
+    assert saved["chapters"] == [{"docname": "book/01_contrastive", "seconds": 72.0,
+                                  "cells": {"01_contrastive-3": 50.0, "01_contrastive-5": 20.0}}]
+    assert saved["calibration_seconds"] == chapter_times()["calibration_seconds"]
     assert list(out.parent.iterdir()) == [out]  # no temp file left behind
 
 
-def test_missing_build_or_pickle_exits_2(tmp_path):
-    result = run("--build", tmp_path / "nowhere")
+def test_a_missing_record_exits_2_and_names_the_command(tmp_path):
+    result = run("--times", tmp_path / "nowhere.json")
     assert result.returncode == 2 and "make book" in result.stderr and result.stdout == ""
-    (tmp_path / "_build").mkdir()
-    result = run("--build", tmp_path / "_build")
-    assert result.returncode == 2
-    assert "environment.pickle" in result.stderr and "make book" in result.stderr

@@ -174,10 +174,11 @@ def report(chapter: str, rows: list[dict], cold: dict[str, float], speed: float)
 
 
 def save_cell_times(path: Path, chapter: str, rows: list[dict], seconds: float,
-                    speed: float) -> None:
-    """Add (or replace) ``chapter``'s timings in the JSON file ``path``, atomically."""
+                    **machine) -> None:
+    """Add (or replace) ``chapter``'s timings in the JSON file ``path``, atomically, with
+    ``machine`` (its speed and calibration) at the top level."""
     data = json.loads(path.read_text()) if path.is_file() else {"chapters": {}}
-    data["speed"] = speed
+    data.update(machine)
     data["chapters"][chapter] = {"seconds": round(seconds, 3), "cells": rows}
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda f: f.write(json.dumps(data, indent=1) + "\n"), binary=False)
@@ -185,14 +186,16 @@ def save_cell_times(path: Path, chapter: str, rows: list[dict], seconds: float,
 
 def execute(nb, cwd: str | None, timeout: float | None, allow_errors: bool,
             meta_override: bool = True, *, record: dict | None = None, speed: float = 1.0,
-            times_file: Path | None = None, log=print, heartbeat=None, bounded: bool = True,
-            rows_out: list | None = None, **kwargs):
+            times_file: Path | None = None, calibration_seconds: float | None = None,
+            log=print, heartbeat=None, bounded: bool = True, rows_out: list | None = None,
+            **kwargs):
     """Execute ``nb`` in place like ``jupyter_cache``'s ``single_nb_execution`` (same arguments
     and result), with bounded channel waits, per-cell timeouts and timings (module docstring).
 
     ``timeout`` is the timeout of cells with no record; ``record`` a chapter-times record
     (``bierlib/book/chapter_times.json``) and ``speed`` this machine's time per reference
-    second (:func:`bierlib.book.notebook.speed_factor`); ``log`` receives the report lines
+    second (:func:`bierlib.book.notebook.speed_factor`, from ``calibration_seconds``, which
+    ``times_file`` records beside the timings); ``log`` receives the report lines
     and ``heartbeat`` (if given) a line every :data:`HEARTBEAT` seconds of a running cell.
     ``bounded=False`` waits as plain nbclient does (for comparisons: benchmarks/execution_soak.py);
     ``rows_out``, a list, receives the cells' timings.
@@ -216,5 +219,6 @@ def execute(nb, cwd: str | None, timeout: float | None, allow_errors: bool,
     for line in report(chapter, timer.rows, cold, speed):
         log(line)
     if times_file is not None:
-        save_cell_times(times_file, chapter, timer.rows, result.time, speed)
+        save_cell_times(times_file, chapter, timer.rows, result.time, speed=speed,
+                        calibration_seconds=calibration_seconds)
     return result

@@ -121,11 +121,14 @@ def calibrate(device: torch.device | str = "cpu", steps: int = 6) -> float:
     return sorted(times)[len(times) // 2]
 
 
-def speed_factor(device: torch.device | str = "cpu") -> float:
+def speed_factor(device: torch.device | str = "cpu", seconds: float | None = None) -> float:
     """This machine's time per second of the reference machine (where :data:`CHAPTER_TIMES`
-    was recorded): :func:`calibrate` here over the calibration recorded there; 1 if none."""
+    was recorded): :func:`calibrate` here (or ``seconds``, its result) over the calibration
+    recorded there; 1 if none."""
     reference = chapter_times().get("calibration_seconds")
-    return calibrate(device) / reference if reference else 1.0
+    if not reference:
+        return 1.0
+    return (calibrate(device) if seconds is None else seconds) / reference
 
 
 def expected_time(chapter: str, profile_name: str, device: torch.device,

@@ -52,14 +52,15 @@ def bounded_execution(app):
 
     from bierlib.book import execution, notebook
 
-    speed = notebook.speed_factor()
+    calibration = notebook.calibrate()
+    speed = notebook.speed_factor(seconds=calibration)
     times = Path(app.outdir).parent / "cell_times.json"
     times.unlink(missing_ok=True)  # this build's timings only
     LOGGER.info(f"bierlib: this machine takes {speed:.2f}x the reference machine's time per "
                 "training step; cells report stalls and times in " + str(times))
     direct.single_nb_execution = functools.partial(
         execution.execute, record=notebook.chapter_times(), speed=speed, times_file=times,
-        log=LOGGER.info, heartbeat=LOGGER.info)
+        calibration_seconds=calibration, log=LOGGER.info, heartbeat=LOGGER.info)
 
 
 def setup(app):
