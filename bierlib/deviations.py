@@ -10,11 +10,13 @@ authors' choice (if any), and whether a run has measured the difference. ``statu
   configurations in ``configs/paper`` use it);
 * ``"kept"``: bierlib keeps another choice on purpose, with no setting.
 
-What is *not* in the table matches the authors' code: BIER's loss, boosting weights and test-time
-embedding, A-BIER's adversarial term, gradient reversal and regressor penalties, the margin loss
-on given triplets (``tests/test_official.py`` runs line-by-line transcriptions against
-bierlib). A sentence, comment or docstring of the project calls a choice "official" only when
-this table or those tests back it.
+What is *not* in the table matches the authors' code: BIER's loss, boosting weights and
+test-time embedding; A-BIER's adversarial term, gradient reversal and regressor penalties; the
+margin loss on given triplets, its beta fixed at 1.2 (their optimiser never receives it,
+train.py:114-125); divide and conquer's re-clustering every 2 epochs and its removal of the
+classes seen once in a cluster. ``tests/test_official.py`` runs line-by-line transcriptions of
+the authors' functions against bierlib. A sentence, comment or docstring of the project calls
+a choice "official" only when this table or those tests back it.
 
 :func:`show` renders the rows of some methods as a Markdown table in a notebook.
 """
@@ -296,7 +298,7 @@ def markdown(methods: Sequence[str] | None = None) -> str:
             "|---|---|---|---|---|---|"]
     for d in deviations(methods):
         links = ", ".join(f"[{s}]({source_url(d.methods[0], s)})" for s in d.sources)
-        setting = d.setting or "none"
+        setting = f"`{d.setting}`" if d.setting else "none"
         status = {"fixed": " (fixed)", "setting": "", "kept": " (kept)"}[d.status]
         rows.append(f"| {cell(d.topic)}{status} | {cell(d.official)} ({links}) | "
                     f"{cell(d.bierlib)} | {cell(d.why)} | {cell(setting)} | "
