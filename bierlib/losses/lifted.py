@@ -10,8 +10,10 @@ equations (4) and (3) are::
 
 over the unordered positive pairs P, with alpha = 1. The log-sum-exp is a smooth
 upper bound of the hardest negative's ``max(alpha - D)``, so every negative gets
-some gradient, the hardest ones the most. As in the official Caffe layer the
-distances are taken on the *un-normalised* embedding (``normalize=False``);
+some gradient, the hardest ones the most. As in Song et al.'s released model definitions,
+which feed the raw embedding layer to their loss layer (``fc_embedding``, an InnerProduct,
+in ``model/train_val_googlenet_*.prototxt`` of rksltnl/Deep-Metric-Learning-CVPR16 at
+02bcf73), the distances are taken on the *un-normalised* embedding (``normalize=False``);
 ``normalize=True`` gives the unit-sphere variant that pytorch-metric-learning's
 ``LiftedStructureLoss(neg_margin=1, pos_margin=0)`` computes.
 
