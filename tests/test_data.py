@@ -134,3 +134,14 @@ def test_data_root_default(monkeypatch, tmp_path):
     assert data_root() == tmp_path
     monkeypatch.delenv("BIERLIB_DATA")
     assert data_root().name == "bierlib"
+
+
+def test_evaluation_view_of_in_memory_images(fake_omniglot):
+    train = Omniglot(fake_omniglot, "train")
+    assert train.evaluation_view() is train  # no transform: nothing to undo
+    train.transform = lambda image: image.flip(-1)
+    with pytest.raises(ValueError, match="has a transform"):
+        train.evaluation_view()
+    from bierlib.profiles import get_profile, load_datasets
+    with pytest.raises(ValueError, match="not augmented"):
+        load_datasets(get_profile("quick", augmentation="random-resized-crop"), fake_omniglot)

@@ -245,3 +245,22 @@ def test_cars_incomplete_mirror_is_explained(tmp_path, capsys):
     (tmp_path / "cars_train.tgz").write_bytes(b"")
     assert fetch_cars196.main(["--root", str(tmp_path / "d"), "--mirror", str(tmp_path)]) == 1
     assert "expected either" in capsys.readouterr().err
+
+
+def test_random_resized_crop_and_the_evaluation_view(tmp_path, cub_archive):
+    """D&C's official augmentation as a setting, and the un-augmented view of the training
+    images that its clustering reads (``cluster_images="evaluation"``)."""
+    from torchvision import transforms as T
+
+    from bierlib.data.files import paper_transforms
+
+    root = tmp_path / "data"
+    assert fetch_cub200.main(["--root", str(root), "--archive", str(cub_archive)]) == 0
+    train = CUB200(root, "train", augmentation="random-resized-crop")
+    assert isinstance(train.transform.transforms[0], T.RandomResizedCrop)
+    view = train.evaluation_view()
+    assert view.paths == train.paths and torch.equal(view.targets, train.targets)
+    assert torch.equal(view[0][0], view[0][0])  # deterministic, unlike train[0]
+    assert isinstance(train.transform.transforms[0], T.RandomResizedCrop)  # train untouched
+    with pytest.raises(ValueError, match="augmentation must be one of"):
+        paper_transforms(True, augmentation="mixup")
