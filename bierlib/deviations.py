@@ -10,8 +10,8 @@ authors' choice (if any), and whether a run has measured the difference. ``statu
   configurations in ``configs/paper`` use it);
 * ``"kept"``: bierlib keeps another choice on purpose, with no setting.
 
-What is *not* in the table matches the authors' code: BIER's loss, boosting weights and test-
-time embedding (its default "simple" boosting variant); A-BIER's adversarial term, gradient
+What is *not* in the table matches the authors' code: BIER's loss, boosting weights and
+test-time embedding (its default "simple" boosting variant); A-BIER's adversarial term, gradient
 reversal and regressor penalties, on learner outputs computed from a stop-gradient copy of the
 features; the margin loss on given triplets, its beta fixed at 1.2 (their optimiser never
 receives it, train.py:114-125); divide and conquer's re-clustering every 2 epochs and its
