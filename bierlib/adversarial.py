@@ -51,9 +51,9 @@ def unit_norm_penalty(weight: torch.Tensor, dim: int) -> torch.Tensor:
     return (weight.pow(2).sum(dim=dim) - 1).pow(2).mean()
 
 
-#: How the embedding layer's unit-norm penalty is taken, per learner matrix and summed over the
-#: M learners (the authors' code), or once over the whole D x F matrix (bierlib before
-#: December 2026, kept to measure the difference).
+#: How the embedding layer's unit-norm penalty is taken. Either per learner matrix and summed
+#: over the M learners (the authors' code), or once over the whole D x F matrix (bierlib
+#: before December 2026, kept to measure the difference).
 UNIT_NORMS = ("per-learner", "whole-layer")
 
 

@@ -79,8 +79,8 @@ METHOD_OPTIONS: dict[str, dict[str, Any]] = {
     "divide_and_conquer": {"num_learners": 4, **_SCHEDULE, "keep_features": False, **_MARGIN},
 }
 METHODS = tuple(METHOD_OPTIONS)
-#: Model options of every method, BatchNorm, dropout before the embedding layer (backbones
-#: only) and the embedding layer's initialisation per learner or slice (bierlib.models).
+#: Model options of every method. They set BatchNorm, dropout before the embedding layer
+#: (backbones only) and the embedding layer's initialisation per learner or slice.
 COMMON_OPTIONS = {"frozen_batchnorm": False, "train_batchnorm_affine": False,
                   "embedding_dropout": 0.0, "embedding_init": "pytorch"}
 #: Settings added after the committed studies (results/study), with the values that compute

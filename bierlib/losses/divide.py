@@ -14,8 +14,8 @@ from .margin import NORMALIZERS, SAMPLERS, margin_loss
 FINETUNE = -1
 
 
-#: How the whole embedding is normalised when it trains as one, the raw vector ("whole") or
-#: each slice first and then the vector (divide and conquer's official model and training step).
+#: How the whole embedding is normalised when it trains as one. Either the raw vector
+#: ("whole") or each slice first and then the vector (the authors' model and training step).
 WHOLE_NORMALIZATIONS = ("whole", "slices-then-whole")
 
 
