@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bierlib.book.execution import STALL
+
 from .conftest import REPO
 
 BUILD = REPO / "_build"
@@ -36,6 +38,22 @@ def build() -> str:
     (BUILD / "build.log").write_text(log)
     assert result.returncode == 0, f"jupyter-book build failed:\n{log[-20000:]}"
     return log
+
+
+@pytest.mark.book
+def test_no_cell_stalled_and_every_cell_was_timed(build):
+    """The build executes through bierlib.book.execution: no cell waited for a reply the kernel
+    had already sent (the silent stall), and every chapter's cells were timed."""
+    import json
+
+    stalls = [line for line in build.splitlines() if "stall:" in line]
+    assert not stalls, "\n".join(stalls)
+    times = json.loads((BUILD / "cell_times.json").read_text())
+    chapters = {Path(name).name for name in toc_files() if (REPO / f"{name}.ipynb").is_file()}
+    assert set(times["chapters"]) == chapters
+    assert times["calibration_seconds"] > 0
+    for name, chapter in times["chapters"].items():
+        assert chapter["cells"] and all(c["reply_lag"] < STALL for c in chapter["cells"]), name
 
 
 @pytest.mark.book
