@@ -22,7 +22,9 @@ data: $(VENV)/.installed
 	$(BIN)/python data_scripts/fetch_omniglot.py
 
 # MathJax and the ipywidgets JavaScript, from npm (versions in package-lock.json), served by the
-# built book from _static/ so that it renders with no network (see _config.yml).
+# built book from _static/ so that it renders with no network (see _config.yml); and axe-core,
+# the accessibility checker that the browser test (tests/test_book.py) runs on every page, in
+# _offline/axe/ (not served).
 # The widget manager loads its icon fonts from @jupyter-widgets/html-manager/dist/ relative
 # to the page, so they go beside the chapters (html_extra_path keeps this layout).
 WIDGET_FONTS := _offline/extra/book/@jupyter-widgets/html-manager/dist
@@ -36,6 +38,7 @@ _offline/static/require.js: package.json package-lock.json
 		-exec cp {} _offline/static/widgets/ \;
 	find node_modules/@jupyter-widgets/html-manager/dist -maxdepth 1 -type f \
 		\( -name '*.woff*' -o -name '*.ttf' -o -name '*.eot' -o -name '*.svg' \) -exec cp {} $(WIDGET_FONTS)/ \;
+	mkdir -p _offline/axe && cp node_modules/axe-core/axe.min.js _offline/axe/
 	cp node_modules/requirejs/require.js $@
 
 # Built from clean: no cached build, no training runs from earlier builds.
