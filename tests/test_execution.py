@@ -11,6 +11,9 @@ from jupyter_client.channels import AsyncZMQSocketChannel
 
 from bierlib.book import execution
 
+REPLY = {"header": {"msg_type": "execute_reply"}, "parent_header": {"msg_id": "m0"},
+         "content": {"status": "ok"}}
+
 
 def test_a_channel_wait_is_cut_into_short_polls_up_to_the_same_deadline(monkeypatch):
     """A missed wake-up inside one poll costs at most SLICE seconds: the wait polls again."""
@@ -20,13 +23,14 @@ def test_a_channel_wait_is_cut_into_short_polls_up_to_the_same_deadline(monkeypa
         asked.append(timeout)
         await asyncio.sleep(timeout)  # a poll whose wake-up never comes: it runs to its timeout
         if len(asked) in reply_on:
-            return {"msg": "reply"}  # found by the next poll
+            return REPLY  # found by the next poll
         raise Empty
 
     monkeypatch.setattr(AsyncZMQSocketChannel, "get_msg", parent_get_msg)
     monkeypatch.setattr(execution, "SLICE", 0.05)
     channel = execution.BoundedChannel.__new__(execution.BoundedChannel)
-    assert asyncio.run(channel.get_msg(timeout=10)) == {"msg": "reply"}
+    channel.session = type("Session", (), {})()
+    assert asyncio.run(channel.get_msg(timeout=10)) == REPLY
     assert asked == [0.05, 0.05, 0.05]  # not one wait of 10 s
 
     asked.clear()
@@ -86,3 +90,35 @@ def test_a_notebook_executes_with_timings_and_its_cells_timeouts(tmp_path, monke
     result = execution.execute(nb, cwd=str(tmp_path), timeout=60, allow_errors=False,
                                record=record)
     assert result.err is not None and "timed out" in str(result.err)
+
+
+def test_a_reply_lost_after_the_kernel_went_idle_is_recovered_with_its_error(monkeypatch):
+    """The shell wait gives up LOST_REPLY seconds after IOPub said the kernel is idle on the
+    request, with a reply made from what the kernel published; never before."""
+    async def parent_get_msg(self, timeout=None):
+        await asyncio.sleep(timeout)
+        raise Empty  # the reply never comes
+
+    monkeypatch.setattr(AsyncZMQSocketChannel, "get_msg", parent_get_msg)
+    monkeypatch.setattr(execution, "SLICE", 0.02)
+    monkeypatch.setattr(execution, "LOST_REPLY", 0.1)
+    session = type("Session", (), {})()
+    shell = execution.BoundedChannel.__new__(execution.BoundedChannel)
+    shell.session = session
+    watch = execution._watch(session)
+    watch.pending = "m1"
+    with pytest.raises(Empty):  # the kernel has not gone idle on m1: wait to the deadline
+        asyncio.run(shell.get_msg(timeout=0.3))
+    watch.idle["m1"] = time.monotonic()
+    watch.errors["m1"] = {"ename": "ValueError", "evalue": "bad", "traceback": []}
+    start = time.monotonic()
+    reply = asyncio.run(shell.get_msg(timeout=30))
+    assert 0.08 <= time.monotonic() - start < 1.0
+    assert reply["parent_header"]["msg_id"] == "m1" and reply["metadata"]["bierlib"] == "recovered"
+    assert reply["content"] == {"status": "error", "ename": "ValueError", "evalue": "bad",
+                                "traceback": []}
+    assert watch.pending is None
+    row = {"index": 3, "id": "x", "wall": 8.0, "kernel": 2.0, "start_lag": 0.0,
+           "reply_lag": 6.0, "recovered": True, "first_line": "view_switcher(...)"}
+    assert any(line.startswith("lost reply: 03_bier, cell 3")
+               for line in execution.report("03_bier", [row], {}, 1.0))

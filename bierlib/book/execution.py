@@ -5,8 +5,14 @@ jupyter-book (myst-nb) runs each chapter through nbclient. Under ipykernel 7 / j
 wake-up: the kernel has sent the reply (its header's timestamp says when), but the asyncio
 poll on the socket sleeps on until the wait's timeout, when pyzmq's last zero-timeout poll
 finds the message and the cell "completes" without an error. A build then stalls silently
-for exactly the cell timeout. :class:`BoundedChannel` waits in slices of at most
-:data:`SLICE` seconds up to the same deadline, so a missed wake-up costs at most a slice.
+for exactly the cell timeout. Measured (``benchmarks/execution_soak.py``): the reply of
+Chapter 3's widget cell arrived 52 s after the kernel sent it. :class:`BoundedChannel` waits
+in slices of at most :data:`SLICE` seconds up to the same deadline, so a missed wake-up costs
+at most a slice. Rarer, the reply never reaches the client at all: in one cold build the
+kernel finished the same cell (it ran the next request at once) while the bounded client
+polled for minutes. Such a reply is given up :data:`LOST_REPLY` seconds after the kernel
+reported itself idle on the cell, and the cell is taken as finished with what the kernel
+published (its error, if any), reported in the build log as a lost reply.
 
 :func:`execute` is what the book's Sphinx extension (``book/_ext``) runs in place of
 myst-nb's executor: the same contract as ``jupyter_cache``'s ``single_nb_execution``, plus
@@ -37,6 +43,9 @@ from ..utils import atomic_write
 
 #: The longest one wait on a kernel channel lasts before the socket is polled again (seconds).
 SLICE = 1.0
+#: Seconds after the kernel went idle on a cell with no execute reply come, after which the
+#: reply counts as lost (see :class:`BoundedChannel`).
+LOST_REPLY = 5.0
 #: A cell whose wall time exceeds the kernel's own time by more than this is a stall (seconds).
 STALL = 5.0
 #: Cell timeout = max(MIN_TIMEOUT, TIMEOUT_FACTOR x the cell's recorded cold time x speed);
@@ -48,18 +57,66 @@ SLOW_FACTOR, SLOW_MARGIN = 2.0, 5.0
 HEARTBEAT = 60.0
 
 
+class _Watch:
+    """What a client's IOPub channel saw of its execute requests, for its shell channel."""
+
+    def __init__(self):
+        self.pending: str | None = None  # msg_id of the execute request awaiting its reply
+        self.idle: dict[str, float] = {}  # msg_id -> when the kernel went idle on it
+        self.errors: dict[str, dict] = {}  # msg_id -> the error it published
+
+
+def _watch(session) -> _Watch:
+    if not hasattr(session, "bierlib_watch"):
+        session.bierlib_watch = _Watch()
+    return session.bierlib_watch
+
+
 class BoundedChannel(AsyncZMQSocketChannel):
-    """A kernel channel whose ``get_msg`` waits in slices of at most :data:`SLICE` seconds."""
+    """A kernel channel whose ``get_msg`` waits in slices of at most :data:`SLICE` seconds.
+
+    On the shell channel, an execute reply that never comes although the kernel went idle on
+    its request :data:`LOST_REPLY` seconds ago (IOPub's status) is given as recovered: a reply
+    made from what the kernel published (its error, if any), marked
+    ``metadata["bierlib"] = "recovered"``, instead of waiting for the cell timeout.
+    """
 
     async def get_msg(self, timeout: float | None = None) -> dict[str, Any]:
         deadline = None if timeout is None else time.monotonic() + timeout
+        watch = _watch(self.session)
         while True:
             left = SLICE if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                return await super().get_msg(timeout=min(SLICE, left))
+                msg = await super().get_msg(timeout=min(SLICE, left))
             except Empty:
+                lost = self._lost_reply(watch)
+                if lost is not None:
+                    return lost
                 if deadline is not None and time.monotonic() >= deadline:
                     raise
+                continue
+            parent = msg.get("parent_header", {}).get("msg_id")
+            kind, content = msg["header"]["msg_type"], msg.get("content", {})
+            if kind == "status" and content.get("execution_state") == "idle":
+                watch.idle[parent] = time.monotonic()
+            elif kind == "error":
+                watch.errors[parent] = content
+            elif kind == "execute_reply" and parent == watch.pending:
+                watch.pending = None
+            return msg
+
+    def _lost_reply(self, watch: _Watch) -> dict[str, Any] | None:
+        idle = watch.idle.get(watch.pending)
+        if idle is None or time.monotonic() - idle < LOST_REPLY:
+            return None
+        error = watch.errors.get(watch.pending)
+        content = {"status": "error", **error} if error else {"status": "ok"}
+        msg = {"header": {"msg_id": f"recovered-{watch.pending}", "msg_type": "execute_reply",
+                          "date": datetime.now(timezone.utc)},
+               "parent_header": {"msg_id": watch.pending}, "metadata": {"bierlib": "recovered"},
+               "content": content}
+        watch.pending = None
+        return msg
 
 
 class BoundedKernelClient(AsyncKernelClient):
@@ -67,6 +124,11 @@ class BoundedKernelClient(AsyncKernelClient):
     iopub_channel_class = Type(BoundedChannel)
     stdin_channel_class = Type(BoundedChannel)
     control_channel_class = Type(BoundedChannel)
+
+    def execute(self, *args, **kwargs) -> str:
+        msg_id = super().execute(*args, **kwargs)
+        _watch(self.session).pending = msg_id
+        return msg_id
 
 
 class BoundedKernelManager(AsyncKernelManager):
@@ -151,6 +213,8 @@ class CellTimer:
                           "kernel": seconds(known and reply - busy),
                           "start_lag": seconds(known and busy - sent),
                           "reply_lag": seconds(known and received - reply),
+                          "recovered": (execute_reply or {}).get("metadata", {}).get(
+                              "bierlib") == "recovered",
                           "first_line": (cell.get("source") or "").split("\n", 1)[0][:60]})
 
 
@@ -163,6 +227,10 @@ def report(chapter: str, rows: list[dict], cold: dict[str, float], speed: float)
             lines.append(f"stall: {where} took {r['wall']:.1f} s; the kernel computed "
                          f"{r['kernel']:.1f} s and the build waited {r['reply_lag']:.1f} s "
                          "for a reply the kernel had already sent")
+        if r.get("recovered"):
+            lines.append(f"lost reply: {where}: the kernel finished the cell but its execute "
+                         f"reply never came; went on {LOST_REPLY:.0f} s after the kernel's idle "
+                         "status, with what it published")
         if r["start_lag"] is not None and r["start_lag"] > STALL:
             lines.append(f"stall: {where}: the kernel started the cell {r['start_lag']:.1f} s "
                          "after it was sent")
