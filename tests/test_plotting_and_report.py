@@ -23,7 +23,7 @@ def test_umap_and_scatter():
     points = umap_2d(X, n_neighbors=5)
     assert points.shape == (60, 2) and np.isfinite(points).all()
     ax = plot_embedding_2d(points, Y, images=IMAGES, n_thumbnails=5)
-    assert len(ax.collections) == 1 and len(ax.artists) == 5
+    assert len(ax.collections) == 5 and len(ax.artists) == 5  # one scatter per class
     plt.close("all")
     with pytest.raises(ValueError, match=r"shape \(N, 2\)"):
         plot_embedding_2d(np.zeros((60, 3)), Y)
@@ -33,7 +33,7 @@ def test_retrieval_gallery_marks_correct_and_wrong():
     fig = plot_retrieval(IMAGES, X, Y, [0, 7], k=4)
     assert len(fig.axes) == 2 * 5
     colours = {tuple(ax.spines["top"].get_edgecolor()) for ax in fig.axes}
-    assert len(colours) >= 2  # black queries plus green and/or red neighbours
+    assert len(colours) >= 2  # black queries plus blue and/or vermillion neighbours
     plt.close(fig)
     with pytest.raises(ValueError, match="queries must be indices"):
         plot_retrieval(IMAGES, X, Y, [60])

@@ -1,7 +1,12 @@
 """ipywidgets explorers for a live notebook.
 
 Widgets need a running kernel: in the rendered book every explorer has a static
-twin (the figure that the same plotting function draws for fixed choices).
+twin (the figure that the same plotting function draws for fixed choices). The picture a
+widget shows is an ``<img>`` with the figure's description as its alt text
+(:func:`bierlib.book.figures.figure_html`); every control has a visible name
+(``description``), which the book's pages also give to the slider's handle as its
+accessible name (``book/_ext/static/a11y.js``). All controls work from the keyboard: Tab
+reaches them, the arrow keys move the slider, Enter presses the button.
 """
 from __future__ import annotations
 
@@ -10,18 +15,15 @@ from collections.abc import Sequence
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
-from IPython.display import display
 
 from ..plotting import plot_retrieval
 from ..utils import check_labels
+from .figures import figure_html
 
 
-def _show(out: widgets.Output, fig) -> None:
-    """Replace what ``out`` shows by ``fig`` (then close it so it is not drawn twice)."""
-    with out:
-        out.clear_output(wait=True)
-        display(fig)
-    plt.close(fig)
+def _show(out: widgets.HTML, fig, lead: str | None = None) -> None:
+    """Show ``fig`` in ``out`` as an image described by its alt text (and close it)."""
+    out.value = figure_html(fig, lead)
 
 
 def retrieval_explorer(images, embeddings, labels, k: int = 8,
@@ -34,7 +36,7 @@ def retrieval_explorer(images, embeddings, labels, k: int = 8,
     query = widgets.IntSlider(value=0, min=0, max=len(labels) - 1, description="query",
                               continuous_update=False)
     shuffle = widgets.Button(description="random query")
-    out = widgets.Output()
+    out = widgets.HTML()
 
     def redraw(*_):
         _show(out, plot_retrieval(images, embeddings, labels, [query.value], k, class_names))
@@ -59,12 +61,12 @@ def view_switcher(draw, options: Sequence[str], description: str = "view",
     if not options:
         raise ValueError("options is empty: give at least one view to show")
     choice = widgets.Dropdown(options=options, value=options[0], description=description)
-    out = widgets.Output()
+    out = widgets.HTML()
 
     def redraw(*_):
         fig, ax = plt.subplots(figsize=figsize, layout="constrained")
         draw(choice.value, ax)
-        _show(out, fig)
+        _show(out, fig, lead=f"{description}: {choice.value}.")
 
     choice.observe(redraw, names="value")
     redraw()
