@@ -4,6 +4,7 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from bierlib.book.execution import BoundedKernelManager
 from bierlib.book.student import main, student_source
 
 from .conftest import REPO
@@ -47,6 +48,7 @@ def test_student_notebook_runs_until_its_first_exercise(path, tmp_path):
     first_stub = next(i for i, c in enumerate(notebook.cells)
                       if c.cell_type == "code" and "raise NotImplementedError" in c.source)
     client = NotebookClient(notebook, timeout=600, kernel_name="python3",
+                            kernel_manager_class=BoundedKernelManager,
                             resources={"metadata": {"path": str(tmp_path)}})
     with pytest.raises(CellExecutionError) as err:
         client.execute()

@@ -118,11 +118,14 @@ def _execute(notebook: nbformat.NotebookNode, path: Path, timeout: float,
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
+    from .execution import BoundedKernelManager  # no silent stall (see that module)
+
     deadline = time.monotonic() + timeout
     running = {}
     with tempfile.TemporaryDirectory(prefix="grade-") as folder:
         shutil.copy2(path, Path(folder) / path.name)
         client = NotebookClient(notebook, kernel_name=kernel, allow_errors=True,
+                                kernel_manager_class=BoundedKernelManager,
                                 timeout_func=lambda cell: max(1, int(deadline - time.monotonic())),
                                 resources={"metadata": {"path": folder}})
         client.on_cell_start = lambda cell, cell_index: running.update(index=cell_index)
