@@ -79,7 +79,7 @@ def _curve(label: str, lines, xname: str) -> str:
     top = int(np.nanargmax(y))
     text = f"{label} goes from {fmt(y[0])} to {fmt(y[-1])}"
     if 0 < top < len(y) - 1:
-        where = f" at {xname} {x[top]}" if np.issubdtype(np.asarray(x).dtype, np.number) \
+        where = f" at {xname} {fmt(x[top])}" if np.issubdtype(np.asarray(x).dtype, np.number) \
             else f" at {x[top]}"
         text += f", highest {fmt(y[top])}{where}"
     return text
@@ -126,9 +126,11 @@ def _picture(ax) -> bool:
     return bool(ax.images) and not len(ax.get_xticks()) and not len(ax.get_yticks())
 
 
-def _heading(ax) -> str:
+def _heading(ax, newline: str = ", ") -> str:
+    """Title and axis labels; a title's line breaks become ``newline`` (a space where the
+    title is one wrapped name)."""
     title = " ".join(t for t in (ax.get_title("left"), ax.get_title(), ax.get_title("right"))
-                     if t).replace("\n", ", ")
+                     if t).replace("\n", newline)
     x, y = ax.get_xlabel().replace("\n", " "), ax.get_ylabel().replace("\n", " ")
     axes = f"{y} against {x}" if x and y else (x or y)
     return ", ".join(t for t in (title, axes) if t)
@@ -192,7 +194,7 @@ def describe_figure(fig, lead: str | None = None) -> str:
     panels = [ax for ax in fig.axes if ax.get_visible() and ax not in _COVERED
               and ax.get_label() != "<colorbar>"]
     if panels and all(_picture(ax) for ax in panels):
-        titles = [_heading(ax) for ax in panels]
+        titles = [_heading(ax, newline=" ") for ax in panels]
         named = [t for t in titles if t]
         parts.append(f"{len(panels)} pictures" + (": " + "; ".join(named) + "." if named
                                                   else "."))

@@ -15,6 +15,7 @@ import yaml
 
 from bierlib.book.execution import STALL
 
+from .accessibility import UNDESCRIBED_IMAGES, axe_violations, failing
 from .conftest import REPO
 
 BUILD = REPO / "_build"
@@ -67,6 +68,42 @@ def test_book_builds_and_executes_every_chapter(build):
             figures = re.findall(r'<figure[^>]*>.*?<img.*?<figcaption', html, flags=re.S)
             assert figures, f"{name}: expected captioned figures, found none"
             assert "Traceback (most recent call last)" not in html
+
+
+@pytest.mark.book
+def test_pages_have_one_h1_reachable_exercises_and_described_figures(build):
+    """One level-one heading per page; every exercise's title is a heading for assistive
+    technology; every figure's alt text is its description, not a file name; every figure's
+    series colours stay apart under simulated deuteranopia and protanopia."""
+    import nbformat
+
+    from bierlib.palette import MIN_DELTA_E
+
+    from .colour_vision import too_close
+
+    for name in toc_files():
+        html = (BUILD / "html" / f"{name}.html").read_text()
+        assert len(re.findall(r"<h1\b", html)) == 1, f"{name}: expected one <h1>"
+        exercises = re.findall(r'<div class="exercise[^"]*admonition"[^>]*>\s*<p ([^>]*)>', html)
+        assert all('role="heading"' in attrs for attrs in exercises), (name, exercises)
+        for alt in re.findall(r'<img alt="([^"]*)" src="[^"]*_images/', html):
+            assert len(alt.split()) >= 4 and not re.search(r"\.png|_images/", alt), (name, alt)
+        executed = BUILD / "jupyter_execute" / f"{name}.ipynb"
+        if not (REPO / f"{name}.ipynb").is_file():
+            continue
+        assert executed.is_file(), f"{executed} missing: where does myst-nb write notebooks?"
+        written = sum(c.source.count("{exercise}") for c in nbformat.read(REPO / f"{name}.ipynb",
+                                                                           4).cells)
+        assert len(exercises) == written, f"{name}: {written} exercises, {len(exercises)} found"
+        for cell in nbformat.read(executed, 4).cells:
+            for output in cell.get("outputs", []):
+                if "image/png" not in output.get("data", {}):
+                    continue
+                metadata = output.get("metadata", {})
+                assert metadata.get("image/png", {}).get("alt"), f"{name}: a figure without alt"
+                for colours in metadata.get("bierlib", {}).get("series_colours", []):
+                    close = too_close(colours, MIN_DELTA_E)
+                    assert not close, f"{name}: series colours too close: {close}"
 
 
 def chromium():
@@ -149,3 +186,6 @@ def test_page_works_offline_in_chromium(site, name):
         assert links and all(link.endswith(f"/blob/main/{name}.ipynb") for link in links), links
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SCREENSHOTS / f"{Path(name).name}.png"))
+    assert browser.execute_script(UNDESCRIBED_IMAGES) == [], "images without a description"
+    violations = axe_violations(browser, BUILD / "axe" / f"{Path(name).name}.json")
+    assert not failing(violations), f"axe-core on {name}:\n{failing(violations)}"
