@@ -95,7 +95,7 @@ def measured_seconds(chapter: str) -> float | None:
     return next((r["seconds"] for r in rows if r["docname"] == f"book/{chapter}"), None)
 
 
-def calibrate(device: torch.device | str = "cpu", steps: int = 6) -> float:
+def calibrate(device: torch.device | str = "cpu", steps: int = 8) -> float:
     """Median seconds of one training step of the quick profile's network (a batch of 128
     images, forward + backward + Adam) on ``device``: a 1-3 s measurement of this machine's
     speed. The global random state is left as it was."""
@@ -109,15 +109,24 @@ def calibrate(device: torch.device | str = "cpu", steps: int = 6) -> float:
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
         images = torch.rand(128, 1, 28, 28, device=device)
         times = []
-        for step in range(steps + 2):  # two warm-up steps
+        for step in range(steps + 3):  # three warm-up steps
             start = time.perf_counter()
             optimizer.zero_grad()
             model(images).pow(2).mean().backward()
             optimizer.step()
             if device.type == "cuda":
                 torch.cuda.synchronize()
-            if step >= 2:
+            if step >= 3:
                 times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def calibrate_fresh(runs: int = 3) -> float:
+    """:func:`calibrate` as a chapter's setup cell meets it, in a fresh process (just after
+    importing torch), the median of ``runs`` processes: how a build records its machine."""
+    code = "from bierlib.book.notebook import calibrate; print(calibrate())"
+    times = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                  check=True).stdout) for _ in range(runs)]
     return sorted(times)[len(times) // 2]
 
 
