@@ -20,7 +20,7 @@ from matplotlib import patheffects
 OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky blue": "#56B4E9",
              "bluish green": "#009E73", "yellow": "#F0E442", "blue": "#0072B2",
              "vermillion": "#D55E00", "reddish purple": "#CC79A7"}
-#: Reference lines (e.g. the pretrained features' Recall@1): dark grey, dashed.
+#: The colour of reference lines, e.g. the pretrained features' Recall@1 (dashed).
 REFERENCE_COLOUR = "#595959"
 #: The smallest colour difference (CIE ΔE in CAM02-UCS) between any two series colours under
 #: simulated deuteranopia and protanopia (severity 100); the just-noticeable difference is
@@ -28,7 +28,7 @@ REFERENCE_COLOUR = "#595959"
 MIN_DELTA_E = 12.0
 #: The colour map for continuous values (heatmaps, distances).
 CONTINUOUS = "cividis"
-#: Right and wrong neighbours in retrieval galleries: a glyph and a colour each.
+#: The glyph and colour of a right and of a wrong neighbour in a retrieval gallery.
 CORRECT = ("\u2713", OKABE_ITO["blue"])  # check mark
 WRONG = ("\u2717", OKABE_ITO["vermillion"])  # ballot x
 
@@ -68,10 +68,10 @@ _STYLES = {  # method -> Style; chapters that compare methods draw each in its o
     "triplet": Style(OKABE_ITO["yellow"], "v", "--", ".."),
     "lifted": Style(OKABE_ITO["black"], "^", "-.", "xx"),
     "binomial": Style(OKABE_ITO["blue"], "s", "-", "//"),
-    "bier": Style(OKABE_ITO["vermillion"], "o", "--", "\\\\"),
-    "abier": Style(OKABE_ITO["bluish green"], "^", "-.", "oo"),
+    "bier": Style(OKABE_ITO["vermillion"], "*", "--", "\\\\"),
+    "abier": Style(OKABE_ITO["bluish green"], "P", "-.", "oo"),
     "margin": Style(OKABE_ITO["reddish purple"], "D", "-", "--"),
-    "divide_and_conquer": Style(OKABE_ITO["orange"], "P", "--", "++"),
+    "divide_and_conquer": Style(OKABE_ITO["orange"], "X", "--", "++"),
 }
 METHODS = tuple(_STYLES)
 #: Other names of the methods in the chapters' legends.
@@ -80,8 +80,8 @@ ALIASES = {"lifted structured": "lifted", "single embedding": "binomial",
            "single": "binomial", "baseline": "binomial", "a-bier": "abier",
            "margin loss": "margin", "margin loss (k = 1)": "margin", "k = 1": "margin",
            "divide and conquer": "divide_and_conquer", "d&c": "divide_and_conquer"}
-#: Series that are not methods (e.g. two forms of one loss, clusters): markers and line
-#: styles used in turn with the colours.
+# Series that are not methods (e.g. two forms of one loss, clusters): markers and line
+# styles used in turn with the colours.
 _CATEGORY_COLOURS = tuple(OKABE_ITO[n] for n in ("blue", "vermillion", "bluish green", "orange",
                                                   "reddish purple", "sky blue", "black"))
 _MARKERS, _LINES, _HATCHES = "osD^vPX", ("-", "--", "-.", ":"), ("", "//", "\\\\", "xx", "..")

@@ -122,7 +122,7 @@ def test_correlation_heatmap_and_histograms_say_their_means():
     ax = plot_correlation(X, blocks=(2, 4), title="BIER")
     corr = np.abs(np.corrcoef(X.numpy().T))
     text = describe_figure(ax.figure)
-    assert f"between them (cross-learner) {corr[:2, 2:].mean():.3f}" in text
+    assert f"{corr[:2, 2:].mean():.3f} between them (cross-learner)" in text
     assert "Heatmap (BIER) of the absolute correlation between the 6 embedding dimensions" in text
     fig, ax = plt.subplots()
     plot_cross_correlation({"single embedding": np.corrcoef(X.numpy().T), "BIER": np.eye(6)},

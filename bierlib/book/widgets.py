@@ -30,7 +30,7 @@ def retrieval_explorer(images, embeddings, labels, k: int = 8,
                        class_names: Sequence[str] | None = None) -> widgets.VBox:
     """Pick a query (by index, or at random) and see its k nearest neighbours.
 
-    The static twin is :func:`bierlib.plotting.plot_retrieval` for a few fixed queries.
+    The static twin is :func:`bierlib.maps.plot_retrieval` for a few fixed queries.
     """
     labels = check_labels(labels, length=len(embeddings))
     query = widgets.IntSlider(value=0, min=0, max=len(labels) - 1, description="query",

@@ -19,8 +19,10 @@
     ``role="list"`` that then has no list items: they become ``role="listitem"``;
   - an exercise's title becomes a heading for assistive technology (``role="heading"``, one
     level below the section it is in), so heading navigation reaches every exercise;
+  - myst-nb's "Show code cell source" toggles are named by their visible text, not by an
+    ``aria-label`` that does not contain it;
   - ``templates/``: the theme's print-only copy of the page title is not a second ``<h1>``,
-    and its header buttons' accessible names contain their visible text;
+    and its search and colour-mode buttons' accessible names contain their visible text;
   - ``static/a11y.js`` names the widgets' slider handles after their visible label.
 * chapters are executed by :func:`bierlib.book.execution.execute` instead of myst-nb's own
   call of ``jupyter_cache``'s ``single_nb_execution`` (same arguments and result): kernel
@@ -46,7 +48,9 @@ def _key(script) -> tuple:
 def fix_page(app, pagename, templatename, context, doctree):
     context["default_mode"] = context.get("default_mode") or "auto"
     if "body" in context:  # docutils' bibliography markup (sphinxcontrib-bibtex citations)
-        context["body"] = context["body"].replace('role="doc-biblioentry"', 'role="listitem"')
+        context["body"] = (context["body"]
+                           .replace('role="doc-biblioentry"', 'role="listitem"')
+                           .replace('<summary aria-label="Toggle hidden content">', "<summary>"))
     scripts = context.get("script_files")
     if not scripts:
         return
@@ -63,7 +67,8 @@ def add_static(app):
 
 
 def add_templates(app, config):
-    config.templates_path.append(str(Path(__file__).parent / "templates"))
+    # first: pydata-sphinx-theme puts its own components/ folder on the path at setup
+    config.templates_path.insert(0, str(Path(__file__).parent / "templates"))
 
 
 def alt_from_output_metadata(app):
@@ -87,16 +92,19 @@ def alt_from_output_metadata(app):
 
 
 class exercise_heading(nodes.title):
-    """An exercise's title, written as ``<p role="heading" aria-level=N>``."""
+    """An exercise's title, written as the theme writes it ("Exercise 3 (...)") with
+    ``role="heading"`` and ``aria-level`` added to its tag."""
 
 
 def visit_exercise_heading(self, node):
-    self.body.append(self.starttag(node, "p", "", CLASS="admonition-title", role="heading",
-                                   **{"aria-level": str(node["level"])}))
+    start = len(self.body)
+    self.visit_title(node)  # <p class="admonition-title"> and the exercise's number
+    self.body[start] = self.body[start].replace(
+        "<p ", f'<p role="heading" aria-level="{node["level"]}" ', 1)
 
 
 def depart_exercise_heading(self, node):
-    self.body.append("</p>\n")
+    self.depart_title(node)
 
 
 def exercise_headings(app, doctree, docname):
