@@ -112,7 +112,7 @@ def _bars(ax, container: BarContainer) -> str:
         values = [r.get_height() for r in rects]
     lefts = [r.get_x() for r in rects]
     widths = [r.get_width() for r in rects]
-    label = _label(container)
+    label = _label(container) or _label(rects[0])  # ax.hist labels the first bar
     if len(rects) > MAX_ITEMS and np.allclose(np.add(lefts[:-1], widths[:-1]), lefts[1:]):
         peak = int(np.argmax(values))  # a histogram: adjacent bars
         return (f"histogram{' of ' + label if label else ''} over {fmt(lefts[0])} to "
