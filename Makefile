@@ -52,7 +52,7 @@ test: setup
 	$(BIN)/python -m pytest
 
 # The whole first run of every committed study, re-run and compared with its file (the test suite
-# re-runs the long study's first 160 steps only).
+# re-runs their first 160 steps only).
 check-study: setup
 	for s in tune ablation long; do $(BIN)/python -m bierlib.study check $$s || exit 1; done
 

@@ -13,16 +13,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-import torchvision
 from torch import nn
 
 from .utils import check_positive_int
 
 BACKBONES = {
-    # name: (torchvision constructor, feature dimension, weights enum)
-    "googlenet": (torchvision.models.googlenet, 1024, torchvision.models.GoogLeNet_Weights),
-    "resnet50": (torchvision.models.resnet50, 2048, torchvision.models.ResNet50_Weights),
-    "resnet18": (torchvision.models.resnet18, 512, torchvision.models.ResNet18_Weights),
+    # name: (constructor in torchvision.models, feature dimension, its weights enum); torchvision
+    # is imported when a backbone is built (it costs 2-3 s, the quick profile never needs it)
+    "googlenet": ("googlenet", 1024, "GoogLeNet_Weights"),
+    "resnet50": ("resnet50", 2048, "ResNet50_Weights"),
+    "resnet18": ("resnet18", 512, "ResNet18_Weights"),
 }
 
 
@@ -194,7 +194,10 @@ class BackboneEmbedder(nn.Module):
                              "frozen_batchnorm=True too")
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout must lie in [0, 1), found {dropout}")
+        import torchvision
+
         build, feature_dim, weights_enum = BACKBONES[backbone]
+        build, weights_enum = (getattr(torchvision.models, name) for name in (build, weights_enum))
         extra = {"aux_logits": False} if backbone == "googlenet" else {}
         if not pretrained:
             if backbone == "googlenet":
