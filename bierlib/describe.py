@@ -57,7 +57,10 @@ def _label(artist) -> str | None:
 
 def _reference(line) -> str | None:
     """'dashed line at 0.743 (pretrained features)' for a line across the Axes, else None."""
-    x, y = np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)
+    try:
+        x, y = np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)
+    except (TypeError, ValueError):  # categorical data (strings): not a reference line
+        return None
     if len(x) != 2:
         return None
     style = {"--": "dashed", ":": "dotted", "-.": "dash-dotted"}.get(line.get_linestyle(), "")
