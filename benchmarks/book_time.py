@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -38,6 +39,8 @@ from bierlib.utils import atomic_write
 
 REPO = Path(__file__).resolve().parents[1]
 CHAPTER_BUDGET, BOOK_BUDGET = 60.0, 300.0
+#: What a chapter's setup cell prints (:func:`bierlib.book.notebook.expected_time`).
+PRINTED = re.compile(r"expected run time: about ([\d.]+) (s|min) here")
 
 
 def load(path: Path) -> dict:
@@ -54,15 +57,35 @@ def speed_of(record: dict) -> float:
     return mine / reference if mine and reference else 1.0
 
 
+def printed_seconds(notebook: Path) -> float | None:
+    """The expected run time an executed chapter printed for its machine (None if absent)."""
+    if not notebook.is_file():
+        return None
+    for cell in json.loads(notebook.read_text())["cells"]:
+        for output in cell.get("outputs", []):
+            found = PRINTED.search("".join(output.get("text", "")))
+            if found:
+                return float(found[1]) * (60 if found[2] == "min" else 1)
+    return None
+
+
 def table(record: dict, source: Path) -> None:
+    """Each chapter's time against its budget, and against the time the chapter printed for
+    this machine (its reference time scaled by its calibration), from the executed notebooks
+    beside the record (``jupyter_execute/book``)."""
     speed = speed_of(record)
     budget, book_budget = CHAPTER_BUDGET * speed, BOOK_BUDGET * speed
     chapters = record["chapters"]
+    executed = source.parent / "jupyter_execute" / "book"
     width = max(len("TOTAL"), *map(len, chapters))
-    print(f"{'chapter':<{width}}  {'seconds':>8}  {'budget':>7}  status")
+    print(f"{'chapter':<{width}}  {'seconds':>8}  {'budget':>7}  status  {'printed':>7}  "
+          "actual/printed")
     for name, c in chapters.items():
-        status = "ok" if c["seconds"] <= budget else "OVER"
-        print(f"{name:<{width}}  {c['seconds']:8.1f}  {budget:7.0f}  {status}")
+        status = "ok  " if c["seconds"] <= budget else "OVER"
+        printed = printed_seconds(executed / f"{name}.ipynb")
+        ratio = f"{c['seconds'] / printed:.2f}" if printed else "-"
+        print(f"{name:<{width}}  {c['seconds']:8.1f}  {budget:7.0f}  {status}  "
+              f"{printed or float('nan'):7.0f}  {ratio}")
     total = sum(c["seconds"] for c in chapters.values())
     print(f"{'TOTAL':<{width}}  {total:8.1f}  {book_budget:7.0f}  "
           f"{'ok' if total <= book_budget else 'OVER'}")

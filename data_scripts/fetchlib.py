@@ -167,7 +167,12 @@ def install(root: Path, name: str, build: Callable[[Path], dict]) -> Path:
         staging.mkdir()
         counts = build(staging)
         (staging / MARKER).write_text(json.dumps(counts, indent=1))
-        os.replace(staging, dest)
+        try:
+            os.replace(staging, dest)
+        except OSError:  # another process (a notebook, a test worker) installed it meanwhile
+            if not (dest / MARKER).is_file():
+                raise
+            counts = json.loads((dest / MARKER).read_text())
     print(f"{name} ready in {dest}: {summary(counts)}")
     return dest
 

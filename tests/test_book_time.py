@@ -39,11 +39,27 @@ def test_table_with_budgets_scaled_by_the_machine_speed(tmp_path):
     result = run("--times", times)
     assert result.returncode == 0, result.stderr
     table = rows(result.stdout)
-    assert table["01_contrastive"] == ["72.0", "120", "ok"]  # 60 s budget x 2
+    assert table["01_contrastive"][:3] == ["72.0", "120", "ok"]  # 60 s budget x 2
+    assert table["01_contrastive"][3:] == ["nan", "-"]  # no executed notebook beside the record
     assert table["TOTAL"] == ["104.0", "600", "ok"]
     assert "2.00x" in result.stdout and "01_contrastive cell 3 50.0 s" in result.stdout
     slow = record(tmp_path / "slow.json", {"01_contrastive": {3: 70.0}})
-    assert rows(run("--times", slow).stdout)["01_contrastive"][-1] == "OVER"
+    assert rows(run("--times", slow).stdout)["01_contrastive"][2] == "OVER"
+
+
+def test_actual_time_against_the_time_the_chapter_printed(tmp_path):
+    times = record(tmp_path / "cell_times.json", {"01_contrastive": {3: 50.0, 5: 40.0},
+                                                  "02_lifted": {1: 28.0}}, speed=2.0)
+    executed = tmp_path / "jupyter_execute" / "book"
+    executed.mkdir(parents=True)
+    for name, printed in (("01_contrastive", "1.2 min"), ("02_lifted", "60 s")):
+        output = {"output_type": "stream", "name": "stdout",
+                  "text": [f"expected run time: about {printed} here (30 s from a cold start"]}
+        (executed / f"{name}.ipynb").write_text(json.dumps(
+            {"cells": [{"cell_type": "code", "outputs": [output]}]}))
+    table = rows(run("--times", times).stdout)
+    assert table["01_contrastive"][3:] == ["72", "1.28"]  # 92 s against 1.2 min
+    assert table["02_lifted"][3:] == ["60", "0.50"]
 
 
 def test_cold_and_warm_side_by_side_and_the_written_record(tmp_path):

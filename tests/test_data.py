@@ -61,6 +61,29 @@ def test_fetch_deduplicates_and_is_idempotent(fake_mirror, tmp_path, capsys):
     assert [p.name for p in root.iterdir()] == ["omniglot"]  # no temporary leftovers
 
 
+def test_install_accepts_a_concurrent_install_of_the_same_folder(tmp_path):
+    """Two processes (a notebook and a test worker) installing at once: the second one's rename
+    finds the first one's complete folder and uses it; an incomplete folder is still an error."""
+    fetchlib = fetch_omniglot.fetchlib
+
+    def build(staging, other=None):
+        if other is not None:  # the other process finishes first, while this one builds
+            fetchlib.install(tmp_path, "set", lambda s: build(s))
+        (staging / "x").write_text("x")
+        return {"images": 1}
+
+    dest = fetchlib.install(tmp_path, "set", lambda s: build(s, other=True))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["set"]  # no staging leftovers
+    assert sorted(p.name for p in dest.iterdir()) == ["COMPLETE.json", "x"]
+
+    def broken(staging):
+        (tmp_path / "half" / "y").mkdir(parents=True)  # someone left a half-written folder
+        return {}
+
+    with pytest.raises(OSError):
+        fetchlib.install(tmp_path, "half", broken)
+
+
 def test_truncated_file_is_refused_and_nothing_is_left(fake_mirror, tmp_path):
     archive = fake_mirror / "images_background_small2.zip"
     archive.write_bytes(archive.read_bytes()[:50])
