@@ -10,6 +10,8 @@ quick network, :func:`bierlib.book.notebook.calibrate`). This script reads such 
     python benchmarks/book_time.py --compare COLD.json WARM.json        # cold and warm
     python benchmarks/book_time.py --newcomer [--keep DIR]              # measure both, as a
                                                                         # newcomer meets them
+    python benchmarks/book_time.py --cold 3 [--keep DIR]               # 3 newcomer builds in a
+                                                                        # row against the goal
     python benchmarks/book_time.py --times COLD.json --json bierlib/book/chapter_times.json
 
 ``--newcomer`` clones the repository's HEAD into a fresh folder and runs the README's
@@ -18,7 +20,8 @@ caches (cold), then builds again in that clone (warm), and prints both side by s
 the cells where the cold build spent the most beyond the warm one. ``--json`` writes the
 record the chapters' setup cells quote (it should come from a cold build). Budgets are
 those of the reference machine (60 s per chapter, 300 s for the book) times the measured
-machine's speed relative to it. Exit code 0 (whatever the times), 2 when a record is missing.
+machine's speed relative to it. Exit code 0 (whatever the times; ``--cold``: 1 when a build
+missed the goal), 2 when a record is missing.
 """
 from __future__ import annotations
 
@@ -117,9 +120,9 @@ def compare(cold: dict, warm: dict, top: int = 12) -> None:
               f"warm {w:.1f} s, +{gap:.1f} s")
 
 
-def newcomer(keep: Path | None) -> tuple[Path, Path]:
-    """Clone HEAD, run ``make book`` cold (fresh venv, data, caches), then build again warm."""
-    folder = keep or Path(tempfile.mkdtemp(prefix="bierlib-newcomer-"))
+def fresh_clone(folder: Path) -> tuple[Path, dict]:
+    """A fresh clone of HEAD in ``folder`` and the environment of a newcomer's first build
+    (empty data folder and matplotlib and numba caches in ``folder``)."""
     clone = folder / "clone"
     shutil.rmtree(clone, ignore_errors=True)
     subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True)
@@ -127,6 +130,21 @@ def newcomer(keep: Path | None) -> tuple[Path, Path]:
            "MPLCONFIGDIR": str(folder / "mpl"), "NUMBA_CACHE_DIR": str(folder / "numba")}
     for name in ("data", "mpl", "numba"):
         shutil.rmtree(folder / name, ignore_errors=True)
+    return clone, env
+
+
+def timed(command: list[str], clone: Path, env: dict, log: Path) -> float:
+    start = time.monotonic()
+    with open(log, "w") as f:
+        subprocess.run(command, cwd=clone, env=env, stdout=f, stderr=subprocess.STDOUT,
+                       check=True)
+    return time.monotonic() - start
+
+
+def newcomer(keep: Path | None) -> tuple[Path, Path]:
+    """Clone HEAD, run ``make book`` cold (fresh venv, data, caches), then build again warm."""
+    folder = keep or Path(tempfile.mkdtemp(prefix="bierlib-newcomer-"))
+    clone, env = fresh_clone(folder)
     results = []
     for kind, command in (("cold", ["make", "book"]),
                           ("warm", [".venv/bin/jupyter-book", "build", ".", "-W", "-n",
@@ -134,15 +152,45 @@ def newcomer(keep: Path | None) -> tuple[Path, Path]:
         if kind == "warm":
             shutil.rmtree(clone / "_build", ignore_errors=True)
             shutil.rmtree(clone / "book" / "runs", ignore_errors=True)
-        start = time.monotonic()
-        with open(folder / f"{kind}.log", "w") as log:
-            subprocess.run(command, cwd=clone, env=env, stdout=log, stderr=subprocess.STDOUT,
-                           check=True)
-        print(f"{kind}: `{' '.join(command)}` took {time.monotonic() - start:.0f} s "
+        seconds = timed(command, clone, env, folder / f"{kind}.log")
+        print(f"{kind}: `{' '.join(command)}` took {seconds:.0f} s "
               f"(log: {folder / f'{kind}.log'})", flush=True)
         results.append(folder / f"{kind}.json")
         shutil.copy(clone / "_build" / "cell_times.json", results[-1])
     return results[0], results[1]
+
+
+def cold_builds(runs: int, keep: Path | None) -> int:
+    """``runs`` newcomer builds in a row, each from a fresh clone, venv, data folder and caches
+    (``make setup``, then ``make book``): one row per build against the goal (7 min with set-up,
+    60 s a chapter, at the reference speed scaled by the build's calibration). Returns the
+    number of builds that missed it."""
+    folder = keep or Path(tempfile.mkdtemp(prefix="bierlib-cold-"))
+    print(f"{'build':>5}  {'setup s':>7}  {'book s':>7}  {'total s':>7}  {'goal s':>6}  "
+          f"{'chapters s':>10}  {'slowest':<24}  {'s':>5}  {'goal':>4}  stalls  status")
+    missed = 0
+    for run in range(1, runs + 1):
+        clone, env = fresh_clone(folder / f"build{run}")
+        setup = timed(["make", "setup"], clone, env, folder / f"build{run}" / "setup.log")
+        book = timed(["make", "book"], clone, env, folder / f"build{run}" / "book.log")
+        record = load(clone / "_build" / "cell_times.json")
+        shutil.copy(clone / "_build" / "cell_times.json", folder / f"cold{run}.json")
+        speed = speed_of(record)
+        chapters = {n: c["seconds"] for n, c in record["chapters"].items()}
+        slowest = max(chapters, key=chapters.get)
+        log = (folder / f"build{run}" / "book.log").read_text()
+        stalls = sum(line.startswith(("stall:", "lost reply:")) for line in log.splitlines())
+        ok = (setup + book <= 420 * speed and chapters[slowest] <= CHAPTER_BUDGET * speed
+              and not stalls)
+        missed += not ok
+        print(f"{run:>5}  {setup:7.0f}  {book:7.0f}  {setup + book:7.0f}  {420 * speed:6.0f}  "
+              f"{sum(chapters.values()):10.1f}  {slowest:<24}  {chapters[slowest]:5.1f}  "
+              f"{CHAPTER_BUDGET * speed:4.0f}  {stalls:>6}  {'ok' if ok else 'MISSED'}",
+              flush=True)
+        shutil.rmtree(clone / ".venv", ignore_errors=True)  # keep the logs and records only
+    print(f"records: {folder}/cold*.json; goals scaled by each build's calibration "
+          "(seconds per training step against the reference machine's)")
+    return missed
 
 
 def write_record(record: dict, path: Path, source: Path) -> None:
@@ -165,10 +213,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("COLD", "WARM"))
     parser.add_argument("--newcomer", action="store_true",
                         help="build cold in a fresh clone, then warm, and compare (minutes)")
-    parser.add_argument("--keep", type=Path, help="with --newcomer: work in this folder")
+    parser.add_argument("--cold", type=int, metavar="N",
+                        help="N cold builds in a row, each from a fresh clone (minutes each)")
+    parser.add_argument("--keep", type=Path, help="with --newcomer or --cold: work here")
     parser.add_argument("--json", type=Path, help="write the chapter-times record here")
     args = parser.parse_args(argv)
     try:
+        if args.cold:
+            return 1 if cold_builds(args.cold, args.keep) else 0
         if args.newcomer:
             args.compare = list(newcomer(args.keep))
         if args.compare:
