@@ -230,7 +230,8 @@ def train_divide_and_conquer(net: nn.Module, train_set: Dataset, test_set: Datas
                              keep_features: bool = False, identity=None,
                              whole_embedding_epoch: int | None = None,
                              cluster_images: str = "train", kmeans: str = "k-means++",
-                             epoch_length: str = "dataset") -> DivideAndConquerResult:
+                             epoch_length: str = "dataset",
+                             validation_set: Dataset | None = None) -> DivideAndConquerResult:
     """Train ``net`` (with ``features`` and an ``embedding`` Linear, D divisible by K) by
     divide and conquer with ``loss_fn`` (default ``DivideAndConquerLoss(4)``: K = 4, margin
     0.2, beta 1.2). With K = 1 this is plain margin-loss training.
@@ -254,7 +255,7 @@ def train_divide_and_conquer(net: nn.Module, train_set: Dataset, test_set: Datas
             the official code; then ``config.lr_anneal`` must be None).
         checkpoint_dir: resumable from there (a temporary folder when None).
         keep_features: store the clustered features (float16) with each clustering.
-        identity: as in :func:`~bierlib.training.train`.
+        identity, validation_set: as in :func:`~bierlib.training.train`.
     """
     loss_fn = loss_fn if loss_fn is not None else DivideAndConquerLoss(4)
     if checkpoint_dir is None and distributed.world()[1] > 1:
@@ -288,7 +289,8 @@ def train_divide_and_conquer(net: nn.Module, train_set: Dataset, test_set: Datas
     def train_to(epoch: int, sampler=None, show: bool = False) -> History:
         """Train (or, where the checkpoint already is there, load) the model up to ``epoch``."""
         return train(model, loss_fn, data, test_set, dataclasses.replace(config, epochs=epoch),
-                     folder, device, progress and show, sampler=sampler, identity=identity)
+                     folder, device, progress and show, sampler=sampler, identity=identity,
+                     validation_set=validation_set)
 
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(checkpoint_dir if checkpoint_dir is not None else scratch)

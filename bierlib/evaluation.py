@@ -131,6 +131,26 @@ def retrieval_metrics(embeddings, labels, ks: Sequence[int] = (1, 2, 4, 8), norm
     return metrics
 
 
+def per_class_recall(embeddings, labels, normalize: bool = True) -> np.ndarray:
+    """Recall@1 of each class (C,), in the order of the sorted class ids: the fraction of the
+    class's queries whose nearest other item has its class. With equally many items per class
+    their mean is :func:`retrieval_metrics`' Recall@1.
+
+    Args:
+        embeddings: (N, D) float tensor or array.
+        labels: (N,) integer class ids, every class with at least 2 items.
+    """
+    x = _as_float32(embeddings, normalize)
+    y = check_labels(labels, length=len(x)).numpy()
+    classes, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
+    if counts.min() < 2:
+        raise ValueError(f"every class needs at least 2 items (a query and a neighbour), found "
+                         f"class {classes[counts.argmin()]} with {counts.min()}")
+    _, nn = nearest_neighbors(x, 1, normalize=False)
+    hits = (y[nn[:, 0]] == y).astype(float)  # (N,)
+    return np.bincount(inverse, weights=hits, minlength=len(classes)) / counts
+
+
 def query_gallery_recall(query, query_labels, gallery, gallery_labels,
                          ks: Sequence[int] = (1, 10, 20, 30, 40, 50), normalize: bool = True,
                          chunk_size: int = 4096) -> dict[str, float]:

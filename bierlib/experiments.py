@@ -52,7 +52,8 @@ from .divide import train_divide_and_conquer
 from .losses import (BIERLoss, ContrastiveLoss, DivideAndConquerLoss, LiftedStructuredLoss,
                      TripletLoss)
 from .models import build_model, init_embedding
-from .profiles import PROFILE_FIELDS, TRAIN_FIELDS, Profile, get_profile, load_datasets
+from .profiles import (PROFILE_FIELDS, TRAIN_FIELDS, Profile, get_profile, load_datasets,
+                       load_validation)
 from .training import CHECKPOINT_FORMAT, NOT_IDENTITY, History, differing_fields, train
 from .training import LATER_FIELDS as TRAIN_LATER_FIELDS
 from .utils import atomic_write, select_device
@@ -271,14 +272,17 @@ def run_experiment(config: ExperimentConfig, runs_dir=None, run_dir=None, device
     Args:
         runs_dir: parent of the run folders (default :func:`default_runs_dir`).
         run_dir: the run folder itself (default ``runs_dir / config.name``).
-        datasets: the (train, test) pair, default :func:`~bierlib.profiles.load_datasets`.
+        datasets: the (train, test) pair, default :func:`~bierlib.profiles.load_datasets`;
+            with ``select_on="validation"`` the (train, test, validation) triple, default
+            also :func:`~bierlib.profiles.load_validation`.
         command: recorded in ``config.yaml`` (the command line passes its own).
         label: the name ``metrics.json`` records (default ``config.name``; the command line
             passes its YAML file's name, which the "Reproducing the papers" page groups by).
 
     The folder receives ``config.yaml`` (the resolved configuration) before training,
     ``checkpoint/`` (written atomically every epoch; an interrupted run resumes) and
-    ``metrics.json`` (every evaluation and the final metrics) at the end.
+    ``metrics.json`` at the end: every evaluation, the final one, the test peak ("oracle", an
+    upper bound) and, with ``select_on="validation"``, the validation-chosen one ("chosen").
     """
     if run_dir is None:
         run_dir = Path(runs_dir or default_runs_dir()) / config.name
@@ -291,10 +295,10 @@ def run_experiment(config: ExperimentConfig, runs_dir=None, run_dir=None, device
     if distributed.is_main():  # under torchrun: one writer, the others wait for it
         _claim(run_dir, config, command)
     distributed.barrier()
-    train_set, test_set = datasets if datasets is not None else load_datasets(p)
+    train_set, test_set, validation_set = _datasets(p, datasets)
     model, loss = config.build()
     common = dict(checkpoint_dir=run_dir / "checkpoint", device=device, progress=progress,
-                  identity=config.identity())
+                  identity=config.identity(), validation_set=validation_set)
     if not isinstance(loss, DivideAndConquerLoss):
         history = train(model, loss, train_set, test_set, p.train_config(config.seed), **common)
         result = ExperimentResult(config, model, history, {}, run_dir)
@@ -309,6 +313,18 @@ def run_experiment(config: ExperimentConfig, runs_dir=None, run_dir=None, device
     if distributed.is_main():
         _write_metrics(result, device, label or config.name)
     return result
+
+
+def _datasets(p: Profile, datasets) -> tuple:
+    """(train, test, validation or None) of profile ``p``, from ``datasets`` if given."""
+    if datasets is None:
+        return (*load_datasets(p), load_validation(p))
+    wanted = 3 if p.train.select_on == "validation" else 2
+    if len(datasets) != wanted:
+        raise ValueError(f"datasets must be the (train, test{', validation' * (wanted == 3)}) "
+                         f"{'triple' if wanted == 3 else 'pair'} for select_on="
+                         f"{p.train.select_on!r}, found {len(datasets)} datasets")
+    return (*datasets, None) if wanted == 2 else tuple(datasets)
 
 
 def _claim(run_dir: Path, config: ExperimentConfig, command: str | None) -> None:
@@ -337,7 +353,9 @@ def _write_metrics(result: ExperimentResult, device: torch.device, label: str) -
     env = {"torch": torch.__version__, "python": platform.python_version(),
            "device": torch.cuda.get_device_name() if device.type == "cuda" else str(device)}
     metrics = {"name": label, "run": result.config.name, "config": result.config.resolved(),
-               "final": result.history.final, "best": result.history.best,
+               "final": result.history.final, "oracle": result.history.oracle,
+               **({"chosen": result.history.chosen}
+                  if result.config.resolved_profile().train.select_on == "validation" else {}),
                "records": result.history.records,
                "environment": env}
     atomic_write(path, lambda f: json.dump(_plain(metrics), f, indent=1), binary=False)

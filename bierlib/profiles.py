@@ -8,6 +8,9 @@
   decay 2e-4, batches of 32 classes x 4 images; 160 steps, about 20 seconds per model on a
   2-core CPU. ``pretrained=False`` trains the same network from scratch, and the validation
   split (``dataset="omniglot-validation"``) holds out a training alphabet for tuning.
+  ``select_on="validation"`` trains on the training alphabets without that held-out one and
+  evaluates it beside the test alphabets, to choose the stopping point on it
+  (:func:`load_validation`, :attr:`bierlib.training.History.chosen`).
 * ``paper`` -- the papers' setups, for a GPU: CUB-200-2011 at 224 px with an
   ImageNet-pretrained GoogLeNet, 512-d embedding, Adam 1e-5 with a x10 learning
   rate on the embedding layer (Song et al. 2016; Opitz et al. 2017/2018). The
@@ -83,11 +86,19 @@ def get_profile(name: str, **overrides) -> Profile:
     train = {k: tuple(v) if isinstance(v, list) else v
              for k, v in overrides.items() if k in TRAIN_FIELDS}
     own = {k: v for k, v in overrides.items() if k in PROFILE_FIELDS}
-    return dataclasses.replace(profile, train=dataclasses.replace(profile.train, **train), **own)
+    profile = dataclasses.replace(profile, train=dataclasses.replace(profile.train, **train),
+                                  **own)
+    if profile.train.select_on == "validation" and profile.dataset != "omniglot":
+        raise ValueError(f"select_on='validation' needs a dataset with held-out validation "
+                         f"classes: 'omniglot' (its Sanskrit alphabet), found dataset="
+                         f"{profile.dataset!r}")
+    return profile
 
 
 def load_datasets(profile: Profile, root=None):
-    """The (train, test) datasets of ``profile``, with disjoint classes.
+    """The (train, test) datasets of ``profile``, with disjoint classes; with
+    ``select_on="validation"`` the training set leaves out the validation classes
+    (:func:`load_validation`).
 
     Raises :class:`~bierlib.data.base.DatasetNotFoundError` (naming the fetch command) when
     the data are not on disk.
@@ -98,7 +109,10 @@ def load_datasets(profile: Profile, root=None):
         if profile.augmentation != "resize-random-crop":
             raise ValueError(f"augmentation={profile.augmentation!r} applies to the paper "
                              "datasets; the quick profile's Omniglot is not augmented")
-        train, test = ("train", "test") if profile.dataset == "omniglot" else ("tune", "validation")
+        train, test = {"omniglot": ("train", "test"),
+                       "omniglot-validation": ("tune", "validation")}[profile.dataset]
+        if profile.train.select_on == "validation":
+            train = "tune"  # the training alphabets without the validation alphabet
         return (Omniglot(root, train, profile.image_size),
                 Omniglot(root, test, profile.image_size))
     if profile.dataset == "inshop":
@@ -112,3 +126,17 @@ def load_datasets(profile: Profile, root=None):
     cls = DATASETS[profile.dataset]
     return (cls(root, "train", image_size=profile.image_size, augmentation=profile.augmentation),
             cls(root, "test", image_size=profile.image_size))
+
+
+def load_validation(profile: Profile, root=None):
+    """The held-out validation classes that a run with ``select_on="validation"`` evaluates at
+    every evaluation (Omniglot's validation alphabet, left out of :func:`load_datasets`'s
+    training set); None for ``select_on="test"``."""
+    from .data import Omniglot
+
+    if profile.train.select_on == "test":
+        return None
+    if profile.dataset != "omniglot":
+        raise ValueError(f"select_on='validation' needs dataset 'omniglot', found "
+                         f"{profile.dataset!r}")
+    return Omniglot(root, "validation", profile.image_size)

@@ -14,8 +14,11 @@ A study is a list of :class:`~bierlib.experiments.ExperimentConfig` runs in name
 run goes through :func:`~bierlib.experiments.run_experiment` (run folders under
 ``--runs``, default ``runs/study``: an interrupted study resumes), and after every run the
 results file ``results/study/<study>.json`` is rewritten atomically with each run's
-configuration, evaluation records, best and final metrics, correlations and its provenance
-(command, commit, machine, date, seconds). The book's pages read these files.
+configuration, evaluation records, final metrics, the test peak ("oracle", an upper bound:
+older files call it "best") and, for runs with ``select_on="validation"``, the evaluation
+chosen on validation ("chosen"), the final per-class Recall@1 of the test classes,
+correlations and its provenance (command, commit, machine, date, seconds). The book's pages
+read these files.
 
 ``ablation`` and ``long`` need ``tune``'s file: every method trains at the learning rate and
 knob value that won its tuning, so that no method loses for want of tuning (Musgrave et al.
@@ -39,7 +42,7 @@ import numpy as np
 import torch
 
 from .boosting import cross_learner_correlation
-from .evaluation import correlation_matrix, mean_abs_correlation
+from .evaluation import correlation_matrix, mean_abs_correlation, per_class_recall
 from .experiments import ExperimentConfig, run_experiment
 from .oneshot import load_runs, one_shot_error
 from .profiles import PROFILES, load_datasets
@@ -250,11 +253,30 @@ METRIC_KEYS = ("recall@1", "recall@2", "recall@4", "recall@8", "r_precision", "m
                "f1")
 
 
+#: The named records of a results file's run that :func:`value` reads as ``step``.
+NAMED_RECORDS = ("final", "chosen", "oracle", "best")
+
+
+def named_record(run: dict, which: str) -> dict:
+    """A run's ``"final"`` record, its ``"chosen"`` one (where validation Recall@1 peaked) or
+    its ``"oracle"`` one (the test peak, an upper bound; ``"best"`` is its older name, and older
+    entries that store it as "best" are read too)."""
+    if which not in NAMED_RECORDS:
+        raise ValueError(f"which must be one of {NAMED_RECORDS}, found {which!r}")
+    if which in ("oracle", "best"):
+        return run["oracle"] if "oracle" in run else run["best"]
+    if which not in run:
+        raise KeyError(f"{run['name']} has no {which!r} record: it was trained without "
+                       "select_on='validation'")
+    return run[which]
+
+
 def value(run: dict, key: str, step: int | str | None = None) -> float:
     """``key`` of a run's final record, of its record at ``step`` (e.g. ``SHORT_STEP``, the
-    chapters' length), or of its best record (``step="best"``: best Recall@1)."""
-    if step is None or step == "best":
-        return run["final" if step is None else "best"][key]
+    chapters' length), or of a named record (``step="chosen"``: the validation peak;
+    ``"oracle"`` or, its older name, ``"best"``: the test peak, see :func:`named_record`)."""
+    if step is None or isinstance(step, str):
+        return named_record(run, step or "final")[key]
     for record in run["records"]:
         if record["step"] == step:
             return record[key]
@@ -263,14 +285,21 @@ def value(run: dict, key: str, step: int | str | None = None) -> float:
 
 
 def summarise(cell: str, result, seconds: float, keep_matrix: bool) -> dict:
-    """One run's entry in the results file: configuration, records, correlations."""
+    """One run's entry in the results file: configuration, records (with the final, the
+    oracle and, for ``select_on="validation"``, the chosen one), the final model's per-class
+    Recall@1 on the test classes (in class order, for a bootstrap over classes),
+    correlations."""
     config = result.config
     _, test = load_datasets(config.resolved_profile())
-    emb, _ = embed(result.model, test)
+    emb, labels = embed(result.model, test)
     sizes = config.learner_sizes() if config.method in ("bier", "abier") else _slices(config)
+    history = result.history
+    select_on = config.resolved_profile().train.select_on
+    chosen = {"chosen": history.chosen} if select_on == "validation" else {}
     entry = {"cell": cell, "name": config.name, "config": config.resolved(),
-             "final": result.history.final, "best": result.history.best,
-             "records": result.history.records,
+             "final": history.final, "oracle": history.oracle, **chosen,
+             "records": history.records,
+             "per_class_recall@1": np.round(per_class_recall(emb, labels), 4).tolist(),
              "cross_learner_correlation": round(cross_learner_correlation(emb, sizes), 4),
              "learner_sizes": list(sizes),
              "mean_abs_correlation": round(mean_abs_correlation(emb), 4),

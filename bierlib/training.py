@@ -3,7 +3,10 @@
 ``train(model, loss_fn, train_set, test_set, config)`` draws P x K batches,
 minimises ``loss_fn(embeddings, labels)`` with Adam, evaluates retrieval on the
 test classes after every ``eval_every`` epochs (and once before training) and
-returns a :class:`History`.
+returns a :class:`History`. With ``select_on="validation"`` and a ``validation_set`` (classes
+held out of the training classes) every evaluation measures that set too, recorded under
+``val_`` keys, and :attr:`History.chosen` is the evaluation where validation Recall@1 peaked:
+a stopping point picked without looking at the test classes.
 
 With a ``checkpoint_dir`` it is resumable: after every epoch the model, the
 optimiser and the history are written atomically to ``checkpoint_dir/last.pt``.
@@ -37,6 +40,10 @@ CHECKPOINT_FORMAT = 2  # 2: the checkpoint stores the run's identity (see train'
 
 #: The forms of weight decay (see ``TrainConfig.weight_decay_form``).
 WEIGHT_DECAY_FORMS = ("adam", "l2-weights")
+#: What a run's stopping point is chosen on (see ``TrainConfig.select_on``).
+SELECT_ON = ("test", "validation")
+#: The prefix of the validation metrics in a record ("val_recall@1", "val_map@r", ...).
+VALIDATION_PREFIX = "val_"
 
 
 @dataclasses.dataclass
@@ -57,6 +64,11 @@ class TrainConfig:
     weight_decay_form: str = "adam"
     lr_anneal: int | None = None  # every lr_anneal steps all learning rates x lr_decay
     lr_decay: float = 0.1  # (staircase; None: constant learning rates)
+    # "test": evaluate the test classes only (History.oracle is the test peak, an upper bound);
+    # "validation": also evaluate held-out validation classes at every evaluation (train's
+    # validation_set; the profiles train on the training classes without them), so that
+    # History.chosen picks the stopping point on validation
+    select_on: str = "test"
     seed: int = 0
     eval_every: int = 1
     eval_ks: Sequence[int] = (1, 2, 4, 8)
@@ -78,6 +90,8 @@ class TrainConfig:
         if self.weight_decay_form not in WEIGHT_DECAY_FORMS:
             raise ValueError(f"weight_decay_form must be one of {WEIGHT_DECAY_FORMS}, "
                              f"found {self.weight_decay_form!r}")
+        if self.select_on not in SELECT_ON:
+            raise ValueError(f"select_on must be one of {SELECT_ON}, found {self.select_on!r}")
         if self.lr_anneal is not None:
             check_positive_int(self.lr_anneal, "lr_anneal")
         if not 0 < self.lr_decay <= 1:
@@ -89,8 +103,9 @@ class TrainConfig:
 
 
 class History:
-    """Per-evaluation records (plain dicts: epoch, step, loss, seconds, metrics) and,
-    optionally, the test embeddings of each evaluation (for scrubbing through epochs)."""
+    """Per-evaluation records (plain dicts: epoch, step, loss, seconds, test metrics and, with
+    ``select_on="validation"``, the validation metrics under ``val_`` keys) and, optionally,
+    the test embeddings of each evaluation (for scrubbing through epochs)."""
 
     def __init__(self, records: list[dict] | None = None,
                  embeddings: list[torch.Tensor] | None = None):
@@ -113,10 +128,23 @@ class History:
         return self.records[-1]
 
     @property
-    def best(self) -> dict:
-        """The record with the highest Recall@1. It is picked on the classes it is measured on,
-        so it is optimistic: tables say whether they show it or ``final``."""
+    def oracle(self) -> dict:
+        """The record with the highest test Recall@1 (the earliest on ties). It is picked on
+        the classes it is measured on: an optimistic upper bound, never a result to claim."""
         return max(self.records, key=lambda r: r.get("recall@1", float("-inf")))
+
+    @property
+    def chosen(self) -> dict:
+        """The record where validation Recall@1 (``val_recall@1``) peaked, the earliest on
+        ties: the stopping point chosen without the test classes. A ValueError when no
+        validation metric was recorded (train with ``select_on="validation"``)."""
+        key = VALIDATION_PREFIX + "recall@1"
+        scored = [r for r in self.records if r.get(key) is not None and r[key] == r[key]]
+        if not scored:
+            raise ValueError(f"History.chosen needs {key!r} in the records, found none in "
+                             f"{len(self.records)} records: train with select_on='validation' "
+                             "and a validation_set")
+        return max(scored, key=lambda r: r[key])  # max keeps the first of equal values
 
     def __repr__(self) -> str:
         return f"History({len(self.records)} records, final={self.final if self.records else None})"
@@ -233,7 +261,8 @@ NOT_IDENTITY = ("epochs", "num_workers", "keep_embeddings", "channels_last")
 #: TrainConfig fields added after runs were committed, with the values that train as before
 #: they existed: an identity leaves them out while they hold these values, so that those runs
 #: keep their checkpoints and folders (see ``bierlib.experiments.LATER_SETTINGS``).
-LATER_FIELDS = {"weight_decay_form": "adam", "lr_anneal": None, "lr_decay": 0.1}
+LATER_FIELDS = {"weight_decay_form": "adam", "lr_anneal": None, "lr_decay": 0.1,
+                "select_on": "test"}
 
 
 def _comparable(config: TrainConfig) -> dict:
@@ -272,7 +301,8 @@ def grad_scaler(config: TrainConfig, device: torch.device) -> torch.amp.GradScal
 def train(model: nn.Module, loss_fn: Callable, train_set: Dataset, test_set: Dataset,
           config: TrainConfig | None = None, checkpoint_dir=None, device=None,
           progress: bool = True, callbacks: Sequence[Callable[[dict, nn.Module], None]] = (),
-          sampler=None, identity: Mapping | None = None) -> History:
+          sampler=None, identity: Mapping | None = None,
+          validation_set: Dataset | None = None) -> History:
     """Train ``model`` with ``loss_fn(embeddings, labels)`` and evaluate on ``test_set``.
 
     Args:
@@ -291,6 +321,9 @@ def train(model: nn.Module, loss_fn: Callable, train_set: Dataset, test_set: Dat
             configuration, see :mod:`bierlib.experiments`); default: ``config``'s fields other
             than ``epochs`` and the speed-only ones. A checkpoint written for another identity
             is refused with a ValueError naming the differing fields.
+        validation_set: classes held out of ``train_set``'s, evaluated with the test classes
+            at every evaluation (metrics recorded as ``val_recall@1``, ...); required by, and
+            only allowed with, ``config.select_on == "validation"``.
 
     A dataset item may be ``(image, label, extras)`` with a dict of per-item extras
     (e.g. divide-and-conquer's cluster id); the batched extras go to the loss as
@@ -301,7 +334,7 @@ def train(model: nn.Module, loss_fn: Callable, train_set: Dataset, test_set: Dat
     """
     config = config or TrainConfig()
     device = select_device(device) if device is None or isinstance(device, str) else device
-    _check_datasets(train_set, test_set)
+    _check_datasets(train_set, test_set, validation_set, config.select_on)
     _place(model, loss_fn, config, device)
     optimizer = _optimizer(model, loss_fn, config)
     identity = _plain_identity(identity if identity is not None else _comparable(config))
@@ -322,8 +355,8 @@ def train(model: nn.Module, loss_fn: Callable, train_set: Dataset, test_set: Dat
     loader = _loader(train_set, config.num_workers, device, batch_sampler=sampler)
     scaler = grad_scaler(config, device)
     if start_epoch == 0:
-        _evaluate(model, test_set, config, device, history, epoch=0, step=0, loss=float("nan"),
-                  seconds=0.0)
+        _evaluate(model, test_set, validation_set, config, device, history, epoch=0, step=0,
+                  loss=float("nan"), seconds=0.0)
     bar = tqdm(total=(config.epochs - start_epoch) * len(sampler),
                disable=not (progress and distributed.is_main()), desc="training", unit="step")
     for epoch in range(start_epoch + 1, config.epochs + 1):
@@ -331,7 +364,7 @@ def train(model: nn.Module, loss_fn: Callable, train_set: Dataset, test_set: Dat
                                      device, epoch, bar)
         elapsed += seconds
         if epoch % config.eval_every == 0 or epoch == config.epochs:
-            record = _evaluate(model, test_set, config, device, history, epoch,
+            record = _evaluate(model, test_set, validation_set, config, device, history, epoch,
                                epoch * len(sampler), loss, elapsed)
             bar.set_postfix(epoch=epoch, loss=f"{loss:.4f}", R1=f"{record['recall@1']:.3f}")
         if path is not None:  # one writer; no rank reads on before it is written
@@ -346,8 +379,16 @@ def train(model: nn.Module, loss_fn: Callable, train_set: Dataset, test_set: Dat
     return history
 
 
-def _check_datasets(train_set: Dataset, test_set: Dataset) -> None:
-    for name, ds in (("train_set", train_set), ("test_set", test_set)):
+def _check_datasets(train_set: Dataset, test_set: Dataset, validation_set: Dataset | None,
+                    select_on: str) -> None:
+    if (validation_set is None) != (select_on == "test"):
+        raise ValueError(f"select_on='validation' needs a validation_set, and a validation_set "
+                         f"is evaluated only then; found select_on={select_on!r} and "
+                         f"validation_set={'None' if validation_set is None else 'a dataset'}")
+    named = [("train_set", train_set), ("test_set", test_set)]
+    if validation_set is not None:
+        named.append(("validation_set", validation_set))
+    for name, ds in named:
         if not hasattr(ds, "targets") or len(ds) == 0:
             raise ValueError(f"{name} must be a non-empty dataset with a `targets` attribute, "
                              f"found {type(ds).__name__} of length {len(ds)}")
@@ -384,14 +425,21 @@ def _train_epoch(model, loss_fn, optimizer, scaler, loader, sampler, config: Tra
     return mean_loss, time.perf_counter() - tic
 
 
-def _evaluate(model, test_set, config: TrainConfig, device, history: History, epoch: int, step: int,
-              loss: float, seconds: float) -> dict:
-    """Evaluate on the test classes and append the record to ``history``."""
-    emb, labels = embed(model, test_set, device=device, amp=config.amp,
-                        num_workers=config.num_workers, channels_last=config.channels_last)
-    record = {"epoch": epoch, "step": step, "loss": loss, "seconds": seconds,
-              **distributed.on_main(lambda: evaluate(emb, labels, config.eval_ks,
-                                                     clustering=config.clustering))}
+def _evaluate(model, test_set, validation_set, config: TrainConfig, device, history: History,
+              epoch: int, step: int, loss: float, seconds: float) -> dict:
+    """Evaluate on the test classes (and the validation classes, their metrics prefixed
+    ``val_``) and append the record to ``history``."""
+
+    def metrics(dataset):
+        emb, labels = embed(model, dataset, device=device, amp=config.amp,
+                            num_workers=config.num_workers, channels_last=config.channels_last)
+        return emb, distributed.on_main(lambda: evaluate(emb, labels, config.eval_ks,
+                                                         clustering=config.clustering))
+
+    emb, test = metrics(test_set)
+    record = {"epoch": epoch, "step": step, "loss": loss, "seconds": seconds, **test}
+    if validation_set is not None:
+        record.update({VALIDATION_PREFIX + k: v for k, v in metrics(validation_set)[1].items()})
     history.records.append(record)
     if config.keep_embeddings:
         history.embeddings.append(emb.half())

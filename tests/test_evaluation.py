@@ -5,7 +5,7 @@ import torch
 
 from bierlib.evaluation import (clustering_metrics, correlation_matrix, evaluate, kmeans,
                                 mean_abs_correlation, nearest_neighbors, pairwise_f1,
-                                retrieval_metrics)
+                                per_class_recall, retrieval_metrics)
 
 
 def clustered(n_classes=6, per_class=7, d=8, spread=0.8, seed=0):
@@ -132,3 +132,19 @@ def test_bad_input():
         clustering_metrics(x, y[:-2])
     with pytest.raises(ValueError, match="D >= 2"):
         mean_abs_correlation(x[:, :1])
+
+
+def test_per_class_recall_against_a_loop_and_by_hand():
+    x, y = clustered(spread=1.5)
+    per_class = per_class_recall(x, y)
+    z = torch.nn.functional.normalize(x, dim=1).double()
+    sim = z @ z.T
+    sim.fill_diagonal_(-float("inf"))
+    hit = (y[sim.argmax(dim=1)] == y).double()
+    assert per_class == pytest.approx([hit[y == c].mean().item() for c in range(6)])
+    assert per_class.mean() == pytest.approx(retrieval_metrics(x, y, ks=(1,))["recall@1"])
+    # classes 5 and 7, in class order: (0.9, 0.1) and (0.85, 0.15) are each other's nearest
+    points = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9], [0.85, 0.15]])
+    assert per_class_recall(points, torch.tensor([5, 5, 7, 7, 7])).tolist() == [0.5, 2 / 3]
+    with pytest.raises(ValueError, match="at least 2 items.*class 3 with 1"):
+        per_class_recall(points[:3], torch.tensor([1, 1, 3]))

@@ -195,3 +195,40 @@ def test_paper_configs_run_the_official_schedules():
                             if line.startswith("#"))
         assert "official SOP configuration" not in comments, path
         assert yaml.safe_load(path.read_text())["method"]
+
+
+def test_select_on_validation_trains_without_the_validation_alphabet(fake_omniglot, monkeypatch,
+                                                                     tmp_path):
+    """``select_on="validation"``: trained on the training alphabets but the validation one,
+    which every evaluation measures beside the test alphabets; the stop chosen on it is in
+    metrics.json; the default keeps every earlier run's name."""
+    import json
+
+    from bierlib.profiles import load_datasets, load_validation
+
+    monkeypatch.setenv("BIERLIB_DATA", str(fake_omniglot))
+    config = ExperimentConfig("contrastive", select_on="validation", **TINY)
+    assert config.resolved()["select_on"] == "validation"
+    assert "select_on" not in ExperimentConfig("contrastive", **TINY).resolved()
+    assert ExperimentConfig("contrastive", select_on="test", **TINY) == \
+        ExperimentConfig("contrastive", **TINY)
+    assert config.name != ExperimentConfig("contrastive", **TINY).name
+    train_set, test_set = load_datasets(config.resolved_profile())
+    validation = load_validation(config.resolved_profile())
+    assert (train_set.split, test_set.split, validation.split) == ("tune", "test", "validation")
+    assert load_validation(get_profile("quick")) is None
+    result = run_experiment(config, runs_dir=tmp_path, progress=False)
+    assert all("val_recall@1" in r and "recall@1" in r for r in result.history.records)
+    metrics = json.loads((result.run_dir / "metrics.json").read_text())
+    assert metrics["chosen"]["step"] == result.history.chosen["step"]
+    assert metrics["oracle"]["step"] == result.history.oracle["step"] and "best" not in metrics
+    dc = ExperimentConfig("divide_and_conquer", num_learners=2, select_on="validation", **TINY)
+    assert "val_map@r" in run_experiment(dc, runs_dir=tmp_path, progress=False).history.final
+    with pytest.raises(ValueError, match="datasets must be the .train, test, validation. triple"):
+        run_experiment(config, run_dir=tmp_path / "pair", progress=False,
+                       datasets=(train_set, test_set))
+    with pytest.raises(ValueError, match="select_on='validation' needs a dataset with held-out "
+                                         "validation classes.*found dataset='cub200'"):
+        ExperimentConfig("contrastive", profile="paper", select_on="validation")
+    with pytest.raises(ValueError, match="found dataset='omniglot-validation'"):
+        ExperimentConfig("contrastive", dataset="omniglot-validation", select_on="validation")

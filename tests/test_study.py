@@ -101,3 +101,46 @@ def test_one_shot_error_is_added_from_finished_run_folders(tmp_path, monkeypatch
     history.final["recall@1"] = 0.6  # a run trained again must reproduce its file
     with pytest.raises(AssertionError, match="final Recall@1 0.6000 in"):
         study.add_one_shot("ablation", tmp_path, tmp_path / "runs", train_missing=True)
+
+
+@pytest.mark.parametrize("name", ["tune", "ablation", "long"])
+def test_every_committed_run_keeps_its_name(name):
+    """Settings added since (``select_on``, ...) leave every committed run its name; only
+    A-BIER's runs are other runs today (its defaults changed what it computes, see
+    ``bierlib.experiments.LATER_SETTINGS``) until the study trains them again."""
+    runs = study.load_results(name)["runs"]
+    kept = [r for r in runs if not study._stale(r)]
+    assert {r["config"]["method"] for r in runs if r not in kept} <= {"abier"}
+    assert kept and all("select_on" not in r["config"] for r in runs)
+
+
+def test_summarise_records_the_chosen_and_oracle_records_and_per_class_recall(
+        fake_omniglot, monkeypatch, tmp_path):
+    import numpy as np
+    import torch
+
+    from bierlib.oneshot import OneShotRun
+
+    monkeypatch.setenv("BIERLIB_DATA", str(fake_omniglot))
+    drawings = torch.randint(0, 255, (20, 1, 28, 28), dtype=torch.uint8,
+                             generator=torch.Generator().manual_seed(0))
+    monkeypatch.setattr(study, "_one_shot_runs",
+                        lambda: [OneShotRun("run01", drawings, drawings, torch.arange(20))])
+    config = study.ExperimentConfig("contrastive", select_on="validation", classes_per_batch=4,
+                                    images_per_class=2, steps_per_epoch=2, epochs=4,
+                                    eval_every=1, clustering=False, eval_ks=(1, 2))
+    result = study.run_experiment(config, runs_dir=tmp_path, progress=False)
+    entry = study.summarise("cell", result, 1.0, False)
+    assert entry["chosen"] == result.history.chosen and entry["oracle"] == result.history.oracle
+    assert entry["final"] == result.history.final and "best" not in entry
+    per_class = entry["per_class_recall@1"]
+    assert len(per_class) == 8  # the fake test alphabets: 4 x 2 characters, 3 drawings each
+    assert set(per_class) <= {0.0, 0.3333, 0.6667, 1.0}
+    assert np.mean(per_class) == pytest.approx(entry["final"]["recall@1"], abs=1e-4)
+    assert study.value(entry, "val_recall@1", "chosen") == max(result.history["val_recall@1"])
+    assert study.value(entry, "recall@1", "oracle") == max(result.history["recall@1"])
+    older = {"name": "older", "final": {"recall@1": 0.5}, "best": {"recall@1": 0.7}}
+    assert study.value(older, "recall@1", "best") == study.value(older, "recall@1", "oracle") \
+        == 0.7
+    with pytest.raises(KeyError, match="older has no 'chosen' record"):
+        study.value(older, "recall@1", "chosen")

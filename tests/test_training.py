@@ -1,4 +1,6 @@
 """The training loop: it learns, it resumes exactly, it never leaves a half-written checkpoint."""
+import dataclasses
+
 import pytest
 import torch
 
@@ -182,3 +184,58 @@ def test_annealed_learning_rate_and_l2_weight_decay(tmp_path):
         TrainConfig(weight_decay_form="adamw")
     with pytest.raises(ValueError, match="lr_decay must lie in"):
         TrainConfig(lr_anneal=10, lr_decay=0.0)
+
+
+VALIDATION = toy_split(range(12, 16), per_class=4, seed=2)
+SELECT_ON_VALIDATION = dataclasses.replace(CONFIG, select_on="validation")
+
+
+def test_validation_classes_are_evaluated_beside_the_test_classes(tmp_path):
+    """``select_on="validation"`` records the validation metrics under ``val_`` keys at every
+    evaluation, without changing training or the test metrics, and resumes exactly."""
+    history = train(fresh_model(), ContrastiveLoss(), TRAIN, TEST, SELECT_ON_VALIDATION,
+                    progress=False, validation_set=VALIDATION)
+    assert all({"val_recall@1", "val_recall@2", "val_map@r", "val_nmi"} <= set(r)
+               for r in history.records)
+    val = history["val_recall@1"]
+    assert history.chosen is history.records[val.index(max(val))]
+    plain = train(fresh_model(), ContrastiveLoss(), TRAIN, TEST, CONFIG, progress=False)
+    assert plain["recall@1"] == history["recall@1"] and plain["loss"][1:] == history["loss"][1:]
+    with pytest.raises(KeyboardInterrupt):
+        train(fresh_model(), ContrastiveLoss(), TRAIN, TEST, SELECT_ON_VALIDATION,
+              checkpoint_dir=tmp_path, progress=False, validation_set=VALIDATION,
+              callbacks=[stop_after(2)])
+    resumed = train(fresh_model(), ContrastiveLoss(), TRAIN, TEST, SELECT_ON_VALIDATION,
+                    checkpoint_dir=tmp_path, progress=False, validation_set=VALIDATION)
+    assert resumed["val_recall@1"] == val and resumed["recall@1"] == history["recall@1"]
+    assert [r["val_map@r"] for r in resumed.records] == history["val_map@r"]
+    with pytest.raises(ValueError, match="different configuration.*'select_on'"):
+        train(fresh_model(), ContrastiveLoss(), TRAIN, TEST, CONFIG, checkpoint_dir=tmp_path,
+              progress=False)
+
+
+def test_validation_set_and_select_on_go_together():
+    with pytest.raises(ValueError, match="select_on='validation' needs a validation_set.*"
+                                         "found select_on='validation' and validation_set=None"):
+        train(fresh_model(), ContrastiveLoss(), TRAIN, TEST, SELECT_ON_VALIDATION,
+              progress=False)
+    with pytest.raises(ValueError, match="found select_on='test' and validation_set=a dataset"):
+        train(fresh_model(), ContrastiveLoss(), TRAIN, TEST, CONFIG, progress=False,
+              validation_set=VALIDATION)
+    with pytest.raises(ValueError, match=r"select_on must be one of \('test', 'validation'\), "
+                                         "found 'val'"):
+        TrainConfig(select_on="val")
+
+
+def test_chosen_is_the_validation_peak_and_oracle_the_test_peak():
+    records = [{"step": 0, "recall@1": 0.5, "val_recall@1": 0.3},
+               {"step": 1, "recall@1": 0.7, "val_recall@1": 0.6},
+               {"step": 2, "recall@1": 0.6, "val_recall@1": 0.6},  # a tie: the earlier wins
+               {"step": 3, "recall@1": 0.8, "val_recall@1": 0.4},
+               {"step": 4, "recall@1": 0.8, "val_recall@1": 0.2}]
+    history = History(records)
+    assert history.chosen["step"] == 1
+    assert history.oracle["step"] == 3  # also the earliest of a tie
+    assert not hasattr(history, "best")
+    with pytest.raises(ValueError, match=r"needs 'val_recall@1'.*found none in 2 records"):
+        History([{"recall@1": 0.5}, {"recall@1": 0.6}]).chosen
