@@ -12,11 +12,11 @@ from per-seed, per-class Recall@1 arrays (S seeds x C classes; a study entry's
     decisions["lifted > contrastive"].text                  # "+0.024 ± 0.009 (...)"
 
 The difference is the mean over seeds and classes of ``method - baseline``. Its interval is the
-percentile interval of :data:`RESAMPLES` paired bootstrap resamples that draw S seeds and C
+percentile interval of ``RESAMPLES`` paired bootstrap resamples that draw S seeds and C
 classes with replacement, the same draws for both methods; **"±" is that 95% interval's
 half-width** (the interval itself is printed beside it, as it may be asymmetric). A difference
 is *detected* when its two-sided bootstrap p, adjusted by Holm's step-down method over the
-family, is below :data:`ALPHA`; a claim with fewer than :data:`MIN_SEEDS` seeds is described,
+family, is below ``ALPHA``; a claim with fewer than ``MIN_SEEDS`` seeds is described,
 never concluded from (it still counts in the family).
 """
 from __future__ import annotations
@@ -86,7 +86,7 @@ class Bootstrap:
 
     @property
     def half_width(self) -> float:
-        """The "±" of the book: half the interval's width."""
+        """Half the interval's width (the book's "±")."""
         return (self.high - self.low) / 2
 
 
@@ -167,7 +167,7 @@ class Decision:
 
     @property
     def half_width(self) -> float:
-        """The "±": half the 95% interval's width."""
+        """Half the 95% interval's width (the book's "±")."""
         return (self.high - self.low) / 2
 
     @property
