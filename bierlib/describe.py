@@ -11,11 +11,16 @@ it makes and its key numbers, computed from the same data. Two sources, combined
   labels, each labelled line (first, last and highest value), bar, scatter, histogram,
   heatmap, picture and reference line.
 
+Labels are read without their TeX (:func:`plain`: ``$\\lambda_{div}$`` is read "lambda_div").
+A histogram is described by its own data's range (its non-empty bins), a shaded band only
+where it has a width (one seed draws none).
+
 :func:`series_colours` lists the colours that tell an Axes' series apart (what the
 colour-blindness test checks).
 """
 from __future__ import annotations
 
+import re
 import weakref
 from collections import defaultdict
 
@@ -48,6 +53,36 @@ def fmt(value) -> str:
     if value.is_integer() and abs(value) < 1e15:
         return f"{int(value):,}"
     return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+_TEX_SYMBOLS = {"partial": "∂", "nabla": "∇", "cdot": "·", "times": "×", "le": "≤",
+                "leq": "≤", "ge": "≥", "geq": "≥", "neq": "≠", "approx": "≈", "infty": "∞",
+                "pm": "±", "to": "→", "rightarrow": "→", "in": "∈", "sum": "sum", "log": "log",
+                "exp": "exp", "ell": "l"}
+_TEX_MATH = re.compile(r"(?<!\\)\$(.+?)(?<!\\)\$")
+
+
+def _command(match) -> str:
+    """A TeX command as a word (its name: ``\\lambda`` -> ``lambda``) or a symbol (``∂``);
+    the space after it separates the next word from a name, not from a symbol."""
+    word = _TEX_SYMBOLS.get(match.group(1), match.group(1))
+    return word + (" " if match.group(2) and word.isalnum() else "")
+
+
+def _plain_math(tex: str) -> str:
+    tex = re.sub(r"\\(?:mathrm|mathbf|mathit|text|operatorname|mathcal|boldsymbol)\s*", "", tex)
+    tex = re.sub(r"\\[,;:! ]", " ", tex)  # TeX spacing
+    tex = re.sub(r"\\([A-Za-z]+)(\s*)", _command, tex)
+    tex = tex.replace("{", "").replace("}", "").replace("\\", "")
+    return re.sub(r"\s+", " ", tex).strip()
+
+
+def plain(text: str) -> str:
+    """``text`` without TeX, as a screen reader should read it: each ``$...$`` loses its
+    markup, Greek letters and commands become their names or symbols (``$\\lambda_{div}$``
+    -> ``lambda_div``, ``$\\eta$`` -> ``eta``, ``$\\partial L$`` -> ``∂L``)."""
+    text = _TEX_MATH.sub(lambda m: _plain_math(m.group(1)), text).replace("\\$", "$")
+    return re.sub(r"(?<=\S) {2,}", " ", text)
 
 
 def _label(artist) -> str | None:
@@ -117,12 +152,54 @@ def _bars(ax, container: BarContainer) -> str:
     widths = [r.get_width() for r in rects]
     label = _label(container) or _label(rects[0])  # ax.hist labels the first bar
     if len(rects) > MAX_ITEMS and np.allclose(np.add(lefts[:-1], widths[:-1]), lefts[1:]):
-        peak = int(np.argmax(values))  # a histogram: adjacent bars
-        return (f"histogram{' of ' + label if label else ''} over {fmt(lefts[0])} to "
-                f"{fmt(lefts[-1] + widths[-1])}, highest bar at {fmt(positions[peak])}")
+        return _histogram("histogram", label, lefts + [lefts[-1] + widths[-1]], values)
     ticks = _ticks(ax, "y" if horizontal else "x")
     pairs = [f"{_category(ticks, p)} {fmt(v)}" for p, v in zip(positions, values)][:MAX_ITEMS]
     return f"{label + ': ' if label else ''}{', '.join(pairs)}"
+
+
+def _histogram(kind: str, label: str | None, edges, heights) -> str:
+    """'histogram of negative pairs: values from 0.03 to 1.22, highest bar at 0.138' from its
+    bin ``edges`` (n + 1) and ``heights`` (n): the range is the data's own (its non-empty
+    bins), not the bins' (which several panels may share), and a value that differs from 0
+    by floating-point noise alone is 0."""
+    edges, heights = np.asarray(edges, float), np.asarray(heights, float)
+    span = float(edges[-1] - edges[0]) or 1.0
+    edges = np.where(np.abs(edges) < 1e-9 * span, 0.0, edges)
+    full = np.flatnonzero(heights > 0)
+    name = f"{kind}{' of ' + label if label else ''}"
+    if not len(full):
+        return f"{name}: empty"
+    peak = int(np.argmax(heights))
+    return (f"{name}: values from {fmt(edges[full[0]])} to {fmt(edges[full[-1] + 1])}, "
+            f"highest bar at {fmt((edges[peak] + edges[peak + 1]) / 2)}")
+
+
+def _outline(patch: Polygon) -> str:
+    """A histogram drawn as an outline (``histtype="step"``) in words, from its vertices:
+    each horizontal segment is the top of one bin."""
+    xy = np.asarray(patch.get_xy(), float)
+    bottom = min(xy[0, 1], xy[-1, 1])
+    edges, heights = [], []
+    for (x0, y0), (x1, y1) in zip(xy[:-1], xy[1:]):
+        if y0 == y1 and x1 > x0:
+            if not edges or edges[-1] != x0:
+                edges.append(x0)
+            edges.append(x1)
+            heights.append(y0 - bottom)
+    if len(heights) < 2 or len(edges) != len(heights) + 1:  # not a vertical step histogram
+        return _label(patch)
+    return _histogram("histogram outline", _label(patch), edges, heights)
+
+
+def _band(collection) -> bool:
+    """Does a shaded band (``fill_between``) cover any area? One seed draws none."""
+    for path in collection.get_paths():
+        x, y = path.vertices[:, 0], path.vertices[:, 1]
+        area = abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2
+        if area > 1e-9 * np.ptp(x) * np.ptp(y):
+            return True
+    return False
 
 
 def _picture(ax) -> bool:
@@ -148,7 +225,7 @@ def describe_axes(ax) -> str:
         parts = _read(ax)
     elif references:
         parts.append("Also: " + "; ".join(references) + ".")
-    return " ".join(parts)
+    return plain(" ".join(parts))
 
 
 def _read(ax) -> list[str]:
@@ -177,13 +254,11 @@ def _read(ax) -> list[str]:
             found.append(f"{_label(collection) or 'points'}: {len(xy):,} points, x from "
                          f"{fmt(xy[:, 0].min())} to {fmt(xy[:, 0].max())}, y from "
                          f"{fmt(xy[:, 1].min())} to {fmt(xy[:, 1].max())}")
-    bands = sum(isinstance(c, PolyCollection) for c in ax.collections)
-    if bands:
+    bands = sum(isinstance(c, PolyCollection) and _band(c) for c in ax.collections)
+    if bands:  # zero-width bands (one seed) show nothing: not described
         found.append(f"{bands} shaded band{'s' if bands > 1 else ''} around the lines "
                      "(the range over seeds)")
-    outlines = [_label(p) for p in ax.patches if isinstance(p, Polygon) and _label(p)]
-    if outlines:
-        found.append("histogram outlines: " + ", ".join(outlines))
+    found += [_outline(p) for p in ax.patches if isinstance(p, Polygon) and _label(p)]
     found += references
     if not found:
         return []
@@ -201,14 +276,14 @@ def describe_figure(fig, lead: str | None = None) -> str:
         named = [t for t in titles if t]
         parts.append(f"{len(panels)} pictures" + (": " + "; ".join(named) + "." if named
                                                   else "."))
-        return " ".join(parts)
+        return plain(" ".join(parts))
     described = [(ax, describe_axes(ax)) for ax in panels]
     described = [(ax, text) for ax, text in described if text]
     for i, (ax, text) in enumerate(described, start=1):
         parts.append(f"Panel {i} of {len(described)}: {text}" if len(described) > 1 else text)
     if not parts:
         raise ValueError("the figure draws nothing that can be described: pass a lead sentence")
-    return " ".join(parts)
+    return plain(" ".join(parts))
 
 
 def series_colours(ax) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import textwrap
 import warnings
+import weakref
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -79,12 +80,12 @@ def _picture(image) -> np.ndarray:
     return image[0] if image.shape[0] == 1 else np.transpose(image, (1, 2, 0))
 
 
-def _name(class_names, c: int) -> str:
+def _name(class_names, c: int, one: str = "class") -> str:
     if isinstance(class_names, Mapping):
-        return str(class_names.get(c, f"class {c}"))
+        return str(class_names.get(c, f"{one} {c}"))
     if class_names is not None and 0 <= c < len(class_names):
         return str(class_names[c]).replace("_", " ")
-    return f"class {c}"
+    return f"{one} {c}"
 
 
 def _neighbour_agreement(points: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -93,9 +94,75 @@ def _neighbour_agreement(points: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return labels[idx[:, 0]] == labels
 
 
+def _singular(groups: str) -> str:
+    return "class" if groups == "classes" else groups[:-1] if groups.endswith("s") else groups
+
+
+def _wrap(name: str, width: int = 18) -> str:
+    """A legend entry on lines of about ``width`` characters, broken after '/' first
+    ("Japanese (katakana)/character08")."""
+    head, slash, tail = name.rpartition("/")
+    if slash and len(name) > width:
+        return f"{textwrap.fill(head + slash, width)}\n{textwrap.fill(tail, width)}"
+    return textwrap.fill(name, width)
+
+
+def _panel_size(ax) -> tuple[float, float]:
+    """The inches that ``ax``'s cell of its grid will get: before the figure is drawn,
+    ``ax.get_position()`` still has matplotlib's default margins, which a constrained layout
+    mostly gives back."""
+    fig, spec = ax.figure, ax.get_subplotspec()
+    if spec is None:
+        box = ax.get_position()
+        return box.width * fig.get_figwidth(), box.height * fig.get_figheight()
+    grid = spec.get_gridspec()
+    return (0.95 * fig.get_figwidth() * len(spec.colspan) / grid.ncols,
+            0.95 * fig.get_figheight() * len(spec.rowspan) / grid.nrows)
+
+
+_GROWN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Figure -> rows grown
+
+
+def _place_legend(ax, ncols: int, legend: str):
+    """The legend inside the map where it takes little room (``"auto"``: at most 60% of the
+    panel's width and 30% of its height), else below it, outside, in two columns where they
+    fit (one otherwise), its entries wrapped; the figure grows by the legend's height once
+    for each row of panels, so that the maps keep their size. Inside, a legend wider than
+    its panel squashes the panel under a constrained layout, or collapses it (matplotlib:
+    "axes sizes collapsed to zero")."""
+    kwargs = {"fontsize": 9, "markerscale": 1.5, "framealpha": 0.85}
+    if legend == "inside":
+        return ax.legend(loc="best", ncols=ncols, **kwargs)
+    fig, (width, height) = ax.figure, _panel_size(ax)
+    if legend == "auto":
+        inside = ax.legend(loc="best", ncols=ncols, **kwargs)
+        box = inside.get_window_extent()
+        if box.width / fig.dpi <= 0.6 * width and box.height / fig.dpi <= 0.3 * height:
+            return inside
+        inside.remove()
+    handles, labels = ax.get_legend_handles_labels()
+    labels = [_wrap(label) for label in labels]
+    for ncols in (2, 1):
+        below = ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.01),
+                          ncols=ncols, borderaxespad=0, frameon=False, columnspacing=1.0,
+                          handletextpad=0.4, **kwargs)
+        box = below.get_window_extent()
+        if box.width / fig.dpi <= width:
+            break
+    spec = ax.get_subplotspec()
+    row = spec.rowspan.start if spec is not None else id(ax)
+    grown = _GROWN.setdefault(fig, {})
+    extra = box.height / fig.dpi + 0.1
+    if extra > grown.get(row, 0.0):  # once per row: the tallest legend of the row
+        fig.set_figheight(fig.get_figheight() + extra - grown.get(row, 0.0))
+        grown[row] = extra
+    return below
+
+
 def plot_embedding_2d(points, labels, ax=None, images=None, n_thumbnails: int = 0,
                       seed: int = 0, title: str | None = None, highlight: int = 6,
-                      class_names: Sequence[str] | Mapping[int, str] | None = None):
+                      class_names: Sequence[str] | Mapping[int, str] | None = None,
+                      groups: str = "classes", legend: str = "auto"):
     """Scatter of 2-D points (N, 2) by class, optionally with image thumbnails.
 
     Up to 7 classes (e.g. clusters) each get a colour and a marker, in the order of their ids,
@@ -105,12 +172,20 @@ def plot_embedding_2d(points, labels, ax=None, images=None, n_thumbnails: int = 
     ``c``). ``images``: (N, C, H, W); ``n_thumbnails`` of them, chosen with ``seed``, are
     drawn at their points. The description gives how often a point's nearest neighbour in
     the map is of its class, overall and for each highlighted class.
+
+    ``groups``: what the labels are, plural, in the title, legend and description
+    (``"clusters"``: "4 clusters ... of the same cluster"). ``legend``: ``"auto"`` (inside the
+    map where it is small beside the panel, else below it: a grid of narrow panels),
+    ``"inside"``, ``"below"`` or ``"none"``.
     """
+    if legend not in ("auto", "inside", "below", "none"):
+        raise ValueError(f"legend must be 'auto', 'inside', 'below' or 'none', found {legend!r}")
     points = np.asarray(points, dtype=float)
     labels = check_labels(labels, length=len(points)).numpy()
     if points.ndim != 2 or points.shape[1] != 2:
         raise ValueError(f"points must have shape (N, 2), found {points.shape}")
     ax = ax if ax is not None else plt.subplots(figsize=(6, 5), layout="constrained")[1]
+    one = _singular(groups)
     classes = np.unique(labels)
     rng = np.random.default_rng(seed)
     if len(classes) <= MAX_COLOURED:
@@ -119,12 +194,13 @@ def plot_embedding_2d(points, labels, ax=None, images=None, n_thumbnails: int = 
         shown = sorted(rng.choice(classes, size=min(highlight, MAX_COLOURED), replace=False))
         rest = ~np.isin(labels, shown)
         ax.scatter(points[rest, 0], points[rest, 1], s=5, color="0.78", linewidths=0,
-                   label=f"{len(classes) - len(shown)} other classes")
+                   label=f"{len(classes) - len(shown)} other {groups}")
     styles = {c: category_style(i) for i, c in enumerate(shown)}
     for c in shown:
         mine = labels == c
         ax.scatter(points[mine, 0], points[mine, 1], s=9 if len(shown) == len(classes) else 22,
-                   linewidths=0.4, label=_name(class_names, int(c)), **styles[c].marker_kwargs())
+                   linewidths=0.4, label=_name(class_names, int(c), one),
+                   **styles[c].marker_kwargs())
     if images is not None and n_thumbnails > 0:
         for i in rng.choice(len(points), size=min(n_thumbnails, len(points)), replace=False):
             thumb = OffsetImage(_picture(images[i]), zoom=0.6, cmap="gray_r")
@@ -132,19 +208,19 @@ def plot_embedding_2d(points, labels, ax=None, images=None, n_thumbnails: int = 
             ax.add_artist(AnnotationBbox(thumb, points[i], frameon=True, pad=0.05,
                                          bboxprops={"edgecolor": edge}))
     ax.set(xticks=[], yticks=[], title=title or f"UMAP of {len(points)} embeddings, "
-                                                 f"{len(classes)} classes")
-    ax.legend(fontsize=9, markerscale=1.5, loc="best", framealpha=0.85,
-              ncols=1 if len(shown) < 5 else 2)
+                                                 f"{len(classes)} {groups}")
+    if legend != "none":
+        _place_legend(ax, 1 if len(shown) < 5 else 2, legend)
     same = _neighbour_agreement(points, labels)
     counts = np.bincount(np.searchsorted(classes, labels))
     chance = float(np.sum(counts * (counts - 1)) / (len(labels) * (len(labels) - 1)))
     colours = "colour and marker" if len(shown) == len(classes) else \
         f"grey, except {len(shown)} highlighted in colour, each with its own marker"
-    per_class = ", ".join(f"{_name(class_names, int(c))} {same[labels == c].mean():.0%}"
+    per_class = ", ".join(f"{_name(class_names, int(c), one)} {same[labels == c].mean():.0%}"
                           for c in shown)
     note(ax, f"{ax.get_title().replace(chr(10), ', ')}: a 2-D map of {len(points):,} points "
-             f"of {len(classes)} classes ({colours}). The nearest point in the map is of the "
-             f"same class for {same.mean():.0%} of points (chance: {chance:.0%}); by class: "
+             f"of {len(classes)} {groups} ({colours}). The nearest point in the map is of the "
+             f"same {one} for {same.mean():.0%} of points (chance: {chance:.0%}); by {one}: "
              f"{per_class}.")
     return ax
 

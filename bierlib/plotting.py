@@ -141,26 +141,29 @@ def plot_history(history, metrics: Sequence[str] = ("recall@1", "nmi"), ax=None,
     return ax
 
 
-def plot_learner_recall(results, sizes: Sequence[int], ax=None, metric: str = "Recall@1"):
+def plot_learner_recall(results, sizes: Sequence[int], ax=None, metric: str = "Recall@1",
+                        part: str = "learner", whole: str = "ensemble"):
     """Grouped bars: for each model, the metric of every learner alone and of the whole ensemble.
 
     Args:
         results: ``{model name: values}`` with values of shape (S, M + 1) -- one row per
             seed, the M learners then the ensemble; bars are seed means, dots the seeds.
         sizes: the M learner sizes, for the labels.
+        part, whole: what the figure's caption calls the parts and their concatenation, in
+            the tick labels and the description (e.g. ``"quarter"`` and ``"whole embedding"``
+            for a model without learners).
     """
     if not results:
         raise ValueError("results is empty: give at least one model's values")
     ax = _axes(ax, figsize=(8, 4))
-    labels = [f"learner {m + 1}\n(d = {d})" for m, d in enumerate(sizes)] + ["ensemble"]
+    labels = [f"{part} {m + 1}\n(d = {d})" for m, d in enumerate(sizes)] + [whole]
     xs, width = np.arange(len(labels)), 0.8 / len(results)
     styles, described = series_styles(results), []
     for k, (name, values) in enumerate(results.items()):
         values = np.atleast_2d(np.asarray(values, dtype=float))
         if values.shape[1] != len(labels):
             raise ValueError(f"{name}: expected {len(labels)} values per seed "
-                             "(learners + ensemble), "
-                             f"found {values.shape[1]}")
+                             f"({part}s + {whole}), found {values.shape[1]}")
         offset = (k - (len(results) - 1) / 2) * width
         ax.bar(xs + offset, values.mean(0), width=width, label=name, **styles[name].bar())
         for row in values:
@@ -171,8 +174,8 @@ def plot_learner_recall(results, sizes: Sequence[int], ax=None, metric: str = "R
     ax.grid(axis="y", alpha=0.3)
     ax.legend()
     seeds = {len(np.atleast_2d(v)) for v in results.values()}
+    over = "one seed" if seeds == {1} else \
+        f"mean over {'/'.join(map(str, sorted(seeds)))} seeds (dots: each seed)"
     note(ax, f"Grouped bars (one colour and hatch per model) of {metric} on the test classes of "
-             f"each learner alone and of the whole ensemble, mean over "
-             f"{'/'.join(map(str, sorted(seeds)))} seed{'s' if max(seeds) > 1 else ''} "
-             "(dots: each seed). " + "; ".join(described) + ".")
+             f"each {part} alone and of the {whole}, {over}. " + "; ".join(described) + ".")
     return ax

@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from bierlib.book.figures import figure_html, figure_metadata  # noqa: E402
-from bierlib.describe import describe_figure, fmt, note, series_colours  # noqa: E402
+from bierlib.describe import describe_figure, fmt, note, plain, series_colours  # noqa: E402
 from bierlib.palette import MIN_DELTA_E, method_style  # noqa: E402
 from bierlib.plotting import (plot_correlation, plot_cross_correlation,  # noqa: E402
                               plot_embedding_2d, plot_history, plot_learner_recall,
@@ -61,7 +61,7 @@ def test_bars_histograms_heatmaps_and_pictures_are_read():
     text = describe_figure(fig, lead="Four kinds of panel.")
     assert text.startswith("Four kinds of panel. Panel 1 of 4: ")
     assert "BIER: learner 1 0.5, ensemble 0.7" in text
-    assert "histogram of negative pairs over" in text
+    assert "histogram of negative pairs: values from " in text
     assert "heatmap of 2 x 2 values from 0 to 0.4" in text
     assert "Panel 4 of 4: Picture: a drawing." in text
     with pytest.raises(ValueError, match="pass a lead sentence"):
@@ -157,3 +157,66 @@ def test_output_metadata_and_widget_image_carry_the_description():
     tag = figure_html(fig)
     assert tag.startswith('<img src="data:image/png;base64,')
     assert f'alt="{html.escape(alt, quote=True)}"' in tag and "&lt;series&gt;" in tag
+
+
+def test_histograms_give_each_panel_its_own_data_range_for_both_kinds_of_pair():
+    # two panels share bins from 0 (linspace: floating-point noise at the bars' left edge);
+    # the data of panel 1 start at 0.25, the positive pairs are an outline near 0.38
+    rng = np.random.default_rng(0)
+    fig, axes = plt.subplots(1, 2, sharex=True, sharey=True)
+    bins = np.linspace(0, 1.2, 41)  # bins of 0.03
+    for ax, low in zip(axes, (0.25, 0.0)):
+        ax.hist(rng.uniform(low, 0.9, 500), bins=bins, label="negative pairs")
+        ax.hist(rng.uniform(0.37, 0.39, 50), bins=bins, histtype="step", ls="--",
+                label="positive pairs")
+        ax.set(yscale="log")
+    text = describe_figure(fig)
+    assert "Panel 1 of 2: Chart: histogram of negative pairs: values from 0.24 to 0.9" in text
+    assert "Panel 2 of 2: Chart: histogram of negative pairs: values from 0 to 0.9" in text
+    assert text.count("histogram outline of positive pairs: values from 0.36 to 0.39, "
+                      "highest bar at 0.375") == 2
+    assert "e-" not in text and "1.2," not in text  # no noise, not the shared bin range
+
+
+def test_a_band_of_one_seed_is_not_described():
+    fig, ax = plt.subplots()
+    curves = np.array([[0.6, 0.7, 0.72]])  # one seed: min == max, a band of no width
+    ax.plot([0, 1, 2], curves.mean(0), label="margin loss")
+    ax.fill_between([0, 1, 2], curves.min(0), curves.max(0), alpha=0.15)
+    assert "shaded" not in describe_figure(fig)
+    curves = np.array([[0.6, 0.7, 0.72], [0.62, 0.69, 0.75]])
+    ax.fill_between([0, 1, 2], curves.min(0), curves.max(0), alpha=0.15)
+    assert "1 shaded band around the lines (the range over seeds)" in describe_figure(fig)
+
+
+def test_tex_in_labels_is_read_as_plain_words():
+    assert plain(r"$\lambda_{div}$ from 0 to 1, $\eta$") == "lambda_div from 0 to 1, eta"
+    assert plain(r"push  $-\partial L / \partial D_{ik}$") == "push -∂L / ∂D_ik"
+    assert plain(r"costs \$5, $\mathrm{Recall}@1$") == "costs $5, Recall@1"
+    fig, ax = plt.subplots()
+    ax.scatter([1, 2], [3, 4], label="negative pairs")
+    ax.set(xlabel=r"$\lambda_{div}$", ylabel=r"push  $-\partial L / \partial D_{ik}$",
+           title=r"$\eta$ = 0.1")
+    text = describe_figure(fig)
+    assert text.startswith("eta = 0.1, push -∂L / ∂D_ik against lambda_div: negative pairs")
+    assert "$" not in text and "\\" not in text
+
+
+def test_umap_of_clusters_names_them_clusters():
+    ax = plot_embedding_2d(np.random.default_rng(0).normal(size=(60, 2)), Y % 4,
+                           class_names={c: f"cluster {c}" for c in range(4)}, groups="clusters")
+    text = describe_figure(ax.figure)
+    assert "60 points of 4 clusters (colour and marker)" in text
+    assert re.search(r"same cluster for \d+% of points \(chance: \d+%\); by cluster: "
+                     r"cluster 0 \d+%", text)
+    assert "class" not in text
+
+
+def test_learner_bars_take_the_captions_names_and_say_one_seed():
+    ax = plot_learner_recall({"margin loss (K = 1)": [[0.48, 0.49, 0.46, 0.49, 0.735]]},
+                             (32,) * 4, part="quarter", whole="whole embedding")
+    text = describe_figure(ax.figure)
+    assert "of each quarter alone and of the whole embedding, one seed." in text
+    assert "quarter 1 (d = 32) 0.480" in text and "whole embedding 0.735" in text
+    assert "learner" not in text and "ensemble" not in text and "seeds" not in text
+    assert [t.get_text() for t in ax.get_xticklabels()][-1] == "whole embedding"

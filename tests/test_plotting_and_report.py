@@ -124,3 +124,32 @@ def test_learner_recall_bars():
     with pytest.raises(ValueError, match="expected 3 values per seed"):
         plot_learner_recall({"a": [[0.1, 0.2]]}, (4, 4))
     plt.close("all")
+
+
+def test_umap_panels_of_a_grid_keep_their_size_and_put_long_legends_below():
+    """A legend of long class names inside a narrow panel collapsed it under a constrained
+    layout (Chapter 3's three maps in a 2 x 2 grid): it goes below, the figure grows."""
+    import warnings
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(112), 5)
+    names = [f"Japanese (katakana)/character{c:02d}" for c in range(112)]
+    fig, axes = plt.subplots(2, 2, figsize=(7.5, 7.5), layout="constrained")
+    for ax in axes.flat[:3]:
+        plot_embedding_2d(rng.normal(size=(560, 2)), labels, ax=ax, class_names=names)
+    axes[1, 1].axis("off")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "constrained_layout not applied ..."
+        fig.canvas.draw()
+    assert fig.get_figwidth() == 7.5 and fig.get_figheight() > 7.5
+    for ax in axes.flat[:3]:
+        box, legend = ax.get_window_extent(), ax.get_legend().get_window_extent()
+        assert box.width / fig.dpi > 3.2 and box.height / fig.dpi > 3.0  # not squashed
+        assert legend.y1 <= box.y0 + 1 and legend.width <= box.width  # below, not wider
+        assert len(ax.get_legend().get_texts()) == 7
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(7.5, 3.8), layout="constrained")  # 4 short names: inside
+    plot_embedding_2d(rng.normal(size=(60, 2)), Y % 4, ax=ax)
+    fig.canvas.draw()
+    assert ax.get_window_extent().contains(*ax.get_legend().get_window_extent().p0)
+    assert fig.get_figheight() == 3.8
+    plt.close(fig)
