@@ -249,6 +249,9 @@ def test_embedding_penalty_is_the_per_learner_sum_not_one_over_the_layer():
         official.item(), rel=1e-12)
     whole = learner_unit_norm_penalty(weight, sizes, 0, "whole-layer")
     assert abs(whole.item() - official.item()) > 0.1 * official.item()
+    # the numbers bierlib.deviations quotes: 2.10 per learner vs 0.25 whole
+    assert official.item() == pytest.approx(2.10, abs=0.01)
+    assert whole.item() == pytest.approx(0.25, abs=0.01)
     assert learner_unit_norm_penalty(weight, (512,), 0, "whole-layer").item() == pytest.approx(
         learner_unit_norm_penalty(weight, (512,), 0).item(), rel=1e-12)
 
@@ -411,8 +414,10 @@ def test_closest_negative_sampler_differs_where_the_official_pads():
     assert all(y[i] != y[j] for i, j in zip(ours[0].tolist(), ours[2].tolist()))
 
 
-@pytest.mark.parametrize("classes,per_class,dim,seed", [(8, 4, 16, 0), (20, 4, 128, 1),
-                                                         (10, 4, 4, 2)])
+MARGIN_BATCHES = [(8, 4, 16, 0), (20, 4, 128, 1), (10, 4, 4, 2)]
+
+
+@pytest.mark.parametrize("classes,per_class,dim,seed", MARGIN_BATCHES)
 def test_margin_loss_matches_the_official_with_both_normalisers(classes, per_class, dim, seed):
     x, y = _pk_batch(classes, per_class, dim, seed)
     a, p, n = (torch.as_tensor(np.asarray(t, dtype=np.int64)) for t in official_sampler(x, y))
@@ -429,12 +434,21 @@ def test_margin_loss_matches_the_official_with_both_normalisers(classes, per_cla
 
 def test_official_normaliser_is_a_logical_or_on_todays_pytorch():
     """On a batch with both hinges active for some triplets, line 80 as written counts them
-    once: a larger loss than the active-hinge count (the issue measured 6.25% at D = 16)."""
-    x, y = _pk_batch(8, 4, 16, 0)
-    a, p, n = (torch.as_tensor(np.asarray(t, dtype=np.int64)) for t in official_sampler(x, y))
-    or_loss = official_margin_loss(x, a, p, n, count="as-written")
-    hinge_loss = official_margin_loss(x, a, p, n, count="uint8")
-    assert or_loss > hinge_loss
+    once: a larger loss than the active-hinge count, 1.96 times on the 8 x 4 batch at D = 16
+    and 1.73 to 2 times on the three batches of the test above (what bierlib.deviations
+    quotes)."""
+    ratios = []
+    for classes, per_class, dim, seed in MARGIN_BATCHES:
+        x, y = _pk_batch(classes, per_class, dim, seed)
+        a, p, n = (torch.as_tensor(np.asarray(t, dtype=np.int64))
+                   for t in official_sampler(x, y))
+        or_loss = official_margin_loss(x, a, p, n, count="as-written")
+        hinge_loss = official_margin_loss(x, a, p, n, count="uint8")
+        assert or_loss > hinge_loss
+        ratios.append((or_loss / hinge_loss).item())
+    assert ratios[0] == pytest.approx(1.96, abs=0.01)
+    assert min(ratios) == pytest.approx(1.73, abs=0.01)
+    assert max(ratios) == pytest.approx(2.0, abs=0.01)
 
 
 def official_reassign_clusters(C_prev, C_curr, I_prev, I_curr):
