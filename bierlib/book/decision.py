@@ -151,24 +151,13 @@ def paired_bootstrap(a, b, resamples: int = RESAMPLES, confidence: float = CONFI
 
 
 @dataclasses.dataclass(frozen=True)
-class Decision:
-    """One claim of a family under the rule: the bootstrap's difference and interval, the raw
-    and the Holm-adjusted p over the family, and the verdict word."""
+class Decision(Bootstrap):
+    """One claim of a family under the rule: its bootstrap (difference, interval, raw p), the
+    Holm-adjusted p over the family, and the verdict word."""
 
-    difference: float
-    low: float
-    high: float
-    p: float
     p_adjusted: float
     verdict: str
-    seeds: int
-    classes: int
     family_size: int
-
-    @property
-    def half_width(self) -> float:
-        """Half the 95% interval's width (the book's "±")."""
-        return (self.high - self.low) / 2
 
     @property
     def text(self) -> str:
@@ -214,8 +203,8 @@ def decide(family: Mapping[str, tuple], alpha: float = ALPHA, higher: str = "hig
             word = higher if bt.difference > 0 else lower
         else:
             word = UNDETECTED
-        out[name] = Decision(bt.difference, bt.low, bt.high, bt.p, float(p_adj), word,
-                             bt.seeds, bt.classes, len(boots))
+        out[name] = Decision(**dataclasses.asdict(bt), p_adjusted=float(p_adj), verdict=word,
+                             family_size=len(boots))
     return out
 
 
