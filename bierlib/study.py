@@ -16,9 +16,9 @@ run goes through :func:`~bierlib.experiments.run_experiment` (run folders under
 results file ``results/study/<study>.json`` is rewritten atomically with each run's
 configuration, evaluation records, final metrics, the test peak ("oracle", an upper bound:
 older files call it "best") and, for runs with ``select_on="validation"``, the evaluation
-chosen on validation ("chosen"), the final per-class Recall@1 of the test classes,
-correlations and its provenance (command, commit, machine, date, seconds). The book's pages
-read these files.
+chosen on validation ("chosen"; such runs' records also keep the test classes' per-class
+Recall@1), the final model's correlations and its provenance (command, commit, machine,
+date, seconds). The book's pages read these files.
 
 ``ablation`` and ``long`` need ``tune``'s file: every method trains at the learning rate and
 knob value that won its tuning, so that no method loses for want of tuning (Musgrave et al.
@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from .boosting import cross_learner_correlation
-from .evaluation import correlation_matrix, mean_abs_correlation, per_class_recall
+from .evaluation import correlation_matrix, mean_abs_correlation
 from .experiments import ExperimentConfig, run_experiment
 from .oneshot import load_runs, one_shot_error
 from .profiles import PROFILES, load_datasets
@@ -64,6 +64,9 @@ RESULTS = _results_folder()
 #: The long regime of the studies: 480 steps, 3x the chapters' 160, towards the baselines'
 #: over-fitting; evaluated every 80 steps.
 LONG = {"epochs": 24, "eval_every": 4}
+#: The ablation's and the long study's runs stop where the held-out validation alphabet peaks
+#: (``History.chosen``); the test peak is kept only as an upper bound ("oracle").
+CHOSEN = {"select_on": "validation"}
 #: The four claims and the methods they compare (the first is the paper's method).
 CLAIMS = {
     "lifted": ("lifted", "contrastive", "triplet"),
@@ -75,8 +78,11 @@ METHODS = ("contrastive", "triplet", "lifted", "binomial", "bier", "abier", "mar
            "divide_and_conquer")
 #: The tuning budget, the same for every method: three learning rates at the default options,
 #: then a fourth trial at the winning rate -- the other margin for a method with a margin, the
-#: next rate beyond the winner (or between the two best) for a method without one.
+#: next rate beyond the winner (or between the two best) for a method without one -- then two
+#: more values of the method's own knob (``KNOB_TRIALS``). Every trial trains once per seed of
+#: ``TUNE_SEEDS`` and is scored by the mean of their final validation Recall@1.
 LEARNING_RATES = (3e-5, 1e-4, 3e-4)
+TUNE_SEEDS = (0, 1, 2)
 OTHER_MARGIN = {"contrastive": 0.5, "triplet": 0.1, "lifted": 0.5, "margin": 0.1,
                 "divide_and_conquer": 0.1}
 #: Ingredients toggled one at a time from the miniature (the training length is read from the
@@ -125,23 +131,61 @@ KNOB_TRIALS = {"contrastive": ("margin", (0.25, 0.75)), "triplet": ("margin", (0
 #: settings that come with the knob's (:func:`tuned_settings`).
 KNOB_COMPANIONS = {"abier": {3e-3: {"lambda_w": 100.0}, 0.1: {"lambda_w": 100.0}}}
 COMPANION_SETTINGS = {"abier": ("lambda_w",)}
+#: Knobs a method shares with the method it extends, tuned once, on the simpler one: BIER
+#: trains every trial at the negative cost C its single embedding (binomial deviance) chose,
+#: A-BIER at BIER's C and shrinkage. So BIER minus its single embedding differs by the
+#: boosting alone, A-BIER minus BIER by the diversity terms alone. {method: (parent, knobs)}
+SHARED_KNOBS = {"bier": ("binomial", ("C",)), "abier": ("bier", ("C", "shrinkage"))}
+#: The order methods are tuned in: every parent of SHARED_KNOBS before its children.
+TUNE_ORDER = ("contrastive", "triplet", "lifted", "binomial", "margin", "divide_and_conquer",
+              "bier", "abier")
 TRIALS = 6  # per method: 3 rates, the fourth trial, 2 knob trials
 
 
-def tune_cells() -> list[tuple[str, ExperimentConfig]]:
-    """The first three trials of every method (the fourth depends on them)."""
-    return [(f"{m} lr={lr:g}", ExperimentConfig(m, dataset="omniglot-validation", lr=lr, **LONG))
-            for m in METHODS for lr in LEARNING_RATES]
+def _trial(cell: str, method: str, inherited: dict | None = None, **settings
+           ) -> list[tuple[str, ExperimentConfig]]:
+    """One tuning trial: the cell's run at each of ``TUNE_SEEDS``, on the validation split."""
+    return [(cell, ExperimentConfig(method, dataset="omniglot-validation", seed=s,
+                                    **(inherited or {}), **settings, **LONG))
+            for s in TUNE_SEEDS]
 
 
-def fourth_trial(method: str, trials: list[dict]) -> tuple[str, ExperimentConfig]:
-    """The fourth tuning trial of ``method`` given its first three results."""
-    scores = {t["config"]["lr"]: t["final"]["recall@1"] for t in trials}
+def trial_scores(trials: list[dict]) -> dict[str, dict]:
+    """Tuning runs grouped by trial (cell), in first-seen order: ``{cell: {"values": final
+    validation Recall@1 per seed, in seed order, "mean": their mean, "config": the first
+    run's configuration}}``."""
+    groups: dict[str, list[dict]] = {}
+    for r in trials:
+        groups.setdefault(r["cell"], []).append(r)
+    out = {}
+    for cell, group in groups.items():
+        group = sorted(group, key=lambda r: r["config"].get("seed", 0))
+        values = [r["final"]["recall@1"] for r in group]
+        out[cell] = {"values": values, "mean": float(np.mean(values)), "config": group[0]["config"]}
+    return out
+
+
+def _winner(scores: dict[str, dict]) -> dict:
+    return max(scores.values(), key=lambda t: t["mean"])  # max keeps the first of equal means
+
+
+def tune_cells(methods: tuple[str, ...] = METHODS, inherited: dict[str, dict] | None = None
+               ) -> list[tuple[str, ExperimentConfig]]:
+    """The first three trials of each of ``methods`` (the fourth depends on them), at the
+    shared knobs ``inherited[method]`` (see ``SHARED_KNOBS``)."""
+    inherited = inherited or {}
+    return [run for m in methods for lr in LEARNING_RATES
+            for run in _trial(f"{m} lr={lr:g}", m, inherited.get(m), lr=lr)]
+
+
+def fourth_trial(method: str, trials: list[dict], inherited: dict | None = None
+                 ) -> list[tuple[str, ExperimentConfig]]:
+    """The fourth tuning trial of ``method`` given the runs of its first three."""
+    scores = {t["config"]["lr"]: t["mean"] for t in trial_scores(trials).values()}
     best = max(scores, key=scores.get)
     if method in OTHER_MARGIN:
-        return (f"{method} lr={best:g} margin={OTHER_MARGIN[method]:g}",
-                ExperimentConfig(method, dataset="omniglot-validation", lr=best,
-                                 margin=OTHER_MARGIN[method], **LONG))
+        return _trial(f"{method} lr={best:g} margin={OTHER_MARGIN[method]:g}", method,
+                      inherited, lr=best, margin=OTHER_MARGIN[method])
     rates = sorted(scores)
     if best == rates[-1]:
         lr = best * 3
@@ -150,61 +194,92 @@ def fourth_trial(method: str, trials: list[dict]) -> tuple[str, ExperimentConfig
     else:
         second = max((r for r in rates if r != best), key=scores.get)
         lr = math.sqrt(best * second)
-    return (f"{method} lr={lr:.2g}",
-            ExperimentConfig(method, dataset="omniglot-validation", lr=float(f"{lr:.2g}"),
-                             **LONG))
+    return _trial(f"{method} lr={lr:.2g}", method, inherited, lr=float(f"{lr:.2g}"))
 
 
-def knob_trials(method: str, trials: list[dict]) -> list[tuple[str, ExperimentConfig]]:
-    """Tuning trials 5 and 6 of ``method``: ``KNOB_TRIALS`` at the rate that won
-    ``trials`` (its first four)."""
-    lr = max(trials, key=lambda t: t["final"]["recall@1"])["config"]["lr"]
+def knob_trials(method: str, trials: list[dict], inherited: dict | None = None
+                ) -> list[tuple[str, ExperimentConfig]]:
+    """Tuning trials 5 and 6 of ``method``: ``KNOB_TRIALS`` at the rate that won the runs of
+    its first four ``trials``."""
+    lr = _winner(trial_scores(trials))["config"]["lr"]
     knob, values = KNOB_TRIALS[method]
     out = []
     for v in values:
         extra = KNOB_COMPANIONS.get(method, {}).get(v, {})
         label = "".join(f" {k}={x:g}" for k, x in extra.items())
-        out.append((f"{method} lr={lr:g} {knob}={v:g}{label}",
-                    ExperimentConfig(method, dataset="omniglot-validation", lr=lr, **{knob: v},
-                                     **extra, **LONG)))
+        out += _trial(f"{method} lr={lr:g} {knob}={v:g}{label}", method, inherited, lr=lr,
+                      **{knob: v}, **extra)
     return out
 
 
-def tuned_settings(tune_file: Path | None = None,
-                   methods: tuple[str, ...] = METHODS) -> dict[str, dict]:
-    """The winning ``lr`` and knob value (``KNOB_TRIALS``) of each of ``methods`` from the
-    tuning file, by final validation Recall@1 (default file: ``RESULTS / "tune.json"``)."""
+def _tune_file(tune_file: Path | None) -> list[dict]:
     tune_file = Path(tune_file) if tune_file is not None else RESULTS / "tune.json"
     if not tune_file.is_file():
         raise FileNotFoundError(f"{tune_file} is missing: run `python -m bierlib.study tune` "
                                 "first (the ablation trains every method at its tuned settings)")
-    runs = json.loads(Path(tune_file).read_text())["runs"]
+    return json.loads(tune_file.read_text())["runs"]
+
+
+def _settings(method: str, config: dict) -> dict:
+    """The tuned settings of ``method`` in a trial's ``config``: lr, knob, companions and the
+    knobs it shares with its parent."""
+    defaults = ExperimentConfig(method).options
+    keys = (KNOB_TRIALS[method][0], *COMPANION_SETTINGS.get(method, ()),
+            *SHARED_KNOBS.get(method, ("", ()))[1])
+    return {"lr": config["lr"], **{k: config.get(k, defaults[k]) for k in keys}}
+
+
+def tuned_settings(tune_file: Path | None = None,
+                   methods: tuple[str, ...] = METHODS) -> dict[str, dict]:
+    """The winning settings (:func:`_settings`: ``lr``, the knob of ``KNOB_TRIALS``, its
+    companions, the shared knobs) of each of ``methods`` from the tuning file, by the mean
+    final validation Recall@1 over each trial's seeds (default file: ``RESULTS /
+    "tune.json"``)."""
+    runs = _tune_file(tune_file)
     out = {}
     for method in methods:
-        trials = [r for r in runs if r["config"]["method"] == method]
-        if len(trials) < TRIALS:
-            raise ValueError(f"{tune_file} has {len(trials)} of {method}'s {TRIALS} tuning "
+        scores = trial_scores([r for r in runs if r["config"]["method"] == method])
+        if len(scores) < TRIALS:
+            raise ValueError(f"the tuning file has {len(scores)} of {method}'s {TRIALS} tuning "
                              "trials: finish `python -m bierlib.study tune`")
-        best = max(trials, key=lambda r: r["final"]["recall@1"])
-        knob = KNOB_TRIALS[method][0]
-        defaults = ExperimentConfig(method).options
-        out[method] = {"lr": best["config"]["lr"], knob: best["config"][knob],
-                       **{k: best["config"].get(k, defaults[k])
-                          for k in COMPANION_SETTINGS.get(method, ())}}
+        out[method] = _settings(method, _winner(scores)["config"])
     return out
+
+
+def tuning_table(runs: list[dict], method: str) -> list[dict]:
+    """``method``'s tuning trials for a page: per trial its settings (:func:`_settings`), the
+    seeds' values, their mean and standard deviation, ``"winner"`` (the highest mean, the
+    first trial on equal means), and for the runner-up-within-noise ``"tie"``: its gap to
+    the winner is smaller than the standard error of the paired (same-seed) difference, so the
+    winner was picked by a mean difference the seeds do not resolve."""
+    scores = trial_scores([r for r in runs if r["config"]["method"] == method])
+    best = _winner(scores)
+    rows = []
+    for cell, t in scores.items():
+        values = np.asarray(t["values"])
+        row = {"cell": cell, "settings": _settings(method, t["config"]),
+               "values": t["values"], "mean": t["mean"],
+               "sd": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
+               "winner": t is best, "tie": False}
+        if t is not best and len(values) == len(best["values"]) > 1:
+            gap = np.asarray(best["values"]) - values
+            row["tie"] = bool(gap.mean() < gap.std(ddof=1) / math.sqrt(len(gap)))
+        rows.append(row)
+    return rows
 
 
 def ablation_cells(tuned: dict[str, dict]) -> list[tuple[str, ExperimentConfig]]:
     """The ablation's runs: every method at its ``tuned`` settings x ``SEEDS`` ("miniature"),
     then BIER and its single embedding with each of ``TOGGLES``, then A-BIER with each of
     ``ABIER_TERMS``."""
-    cells = [("miniature", ExperimentConfig(m, seed=s, **tuned[m], **LONG))
+    cells = [("miniature", ExperimentConfig(m, seed=s, **tuned[m], **LONG, **CHOSEN))
              for m in METHODS for s in SEEDS]
     for toggle, change in TOGGLES.items():
-        cells += [(toggle, ExperimentConfig(m, seed=s, **tuned[m], **LONG, **change))
+        cells += [(toggle, ExperimentConfig(m, seed=s, **tuned[m], **LONG, **CHOSEN, **change))
                   for m in CLAIMS["bier"] for s in SEEDS]
     for toggle, change in ABIER_TERMS.items():
-        cells += [(toggle, ExperimentConfig("abier", seed=s, **tuned["abier"], **LONG, **change))
+        cells += [(toggle, ExperimentConfig("abier", seed=s, **tuned["abier"], **LONG, **CHOSEN,
+                                            **change))
                   for s in SEEDS]
     return cells
 
@@ -214,7 +289,7 @@ def long_cells(tuned: dict[str, dict]) -> list[tuple[str, ExperimentConfig]]:
     ``PAPER_LENGTH``, at each of ``LONG_DIMS``, seed by seed (so that finished seeds
     are complete pairs)."""
     return [(f"D = {d}", ExperimentConfig(m, seed=s, embedding_dim=d, **tuned[m],
-                                          **PAPER_LENGTH))
+                                          **PAPER_LENGTH, **CHOSEN))
             for s in LONG_SEEDS for d in LONG_DIMS for m in CLAIMS["bier"]]
 
 
@@ -287,12 +362,12 @@ def value(run: dict, key: str, step: int | str | None = None) -> float:
 
 def summarise(cell: str, result, seconds: float, keep_matrix: bool) -> dict:
     """One run's entry in the results file: configuration, records (with the final, the
-    oracle and, for ``select_on="validation"``, the chosen one), the final model's per-class
-    Recall@1 on the test classes (in class order, for a bootstrap over classes),
-    correlations."""
+    oracle and, for ``select_on="validation"``, the chosen one; such runs' records also hold
+    the test classes' per-class Recall@1, for a bootstrap over classes), and the final
+    model's correlations and one-shot error."""
     config = result.config
     _, test = load_datasets(config.resolved_profile())
-    emb, labels = embed(result.model, test)
+    emb, _ = embed(result.model, test)
     sizes = config.learner_sizes() if config.method in ("bier", "abier") else _slices(config)
     history = result.history
     select_on = config.resolved_profile().train.select_on
@@ -300,7 +375,6 @@ def summarise(cell: str, result, seconds: float, keep_matrix: bool) -> dict:
     entry = {"cell": cell, "name": config.name, "config": config.resolved(),
              "final": history.final, "oracle": history.oracle, **chosen,
              "records": history.records,
-             "per_class_recall@1": np.round(per_class_recall(emb, labels), 4).tolist(),
              "cross_learner_correlation": round(cross_learner_correlation(emb, sizes), 4),
              "learner_sizes": list(sizes),
              "mean_abs_correlation": round(mean_abs_correlation(emb), 4),
@@ -435,16 +509,32 @@ def run_study(study: str, results: Path | None = None, runs_dir: Path = Path("ru
         data["runs"] = [r for r in data["runs"]
                         if r["config"]["method"] not in methods or not _stale(r)]
         done = {(r["cell"], r["name"]) for r in data["runs"]}
-        for cell, config in tune_cells():
-            if config.method in methods:
+        for method in (m for m in TUNE_ORDER if m in methods):
+            parent, shared = SHARED_KNOBS.get(method, (None, ()))
+            inherited = ({k: tuned_settings(path, (parent,))[parent][k] for k in shared}
+                         if parent else {})
+            design = tune_cells((method,), {method: inherited})
+            for cell, config in design:
                 run(cell, config)
-        for method in methods:
-            trials = [r for r in data["runs"] if r["config"]["method"] == method]
-            run(*fourth_trial(method, trials[:3]))
-        for method in methods:
-            trials = [r for r in data["runs"] if r["config"]["method"] == method]
-            for cell, config in knob_trials(method, trials[:4]):
+
+            def trials():
+                wanted = {(c, config.name) for c, config in design}
+                return [r for r in data["runs"] if (r["cell"], r["name"]) in wanted]
+
+            design += fourth_trial(method, trials(), inherited)
+            for cell, config in design[-len(TUNE_SEEDS):]:
                 run(cell, config)
+            extra = knob_trials(method, trials(), inherited)
+            design += extra
+            for cell, config in extra:
+                run(cell, config)
+            # runs of an earlier design of this method (one seed, other shared knobs) leave
+            # the file: git keeps them
+            wanted = {(c, config.name) for c, config in design}
+            data["runs"] = [r for r in data["runs"] if r["config"]["method"] != method
+                            or (r["cell"], r["name"]) in wanted]
+            atomic_write(path, lambda f: f.write(json.dumps(data, indent=1) + "\n"),
+                         binary=False)
     elif study in ("ablation", "long"):
         cells = (ablation_cells(tuned_settings(results / "tune.json")) if study == "ablation"
                  else long_cells(tuned_settings(results / "tune.json", CLAIMS["bier"])))

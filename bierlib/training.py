@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
 from . import distributed
-from .evaluation import evaluate
+from .evaluation import evaluate, per_class_recall
 from .sampling import PKSampler
 from .utils import atomic_torch_save, check_positive_int, select_device
 
@@ -44,6 +44,7 @@ WEIGHT_DECAY_FORMS = ("adam", "l2-weights")
 SELECT_ON = ("test", "validation")
 #: The prefix of the validation metrics in a record ("val_recall@1", "val_map@r", ...).
 VALIDATION_PREFIX = "val_"
+PER_CLASS = "per_class_recall@1"  # a record's per-class test Recall@1 (see _evaluate)
 
 
 @dataclasses.dataclass
@@ -428,15 +429,23 @@ def _train_epoch(model, loss_fn, optimizer, scaler, loader, sampler, config: Tra
 def _evaluate(model, test_set, validation_set, config: TrainConfig, device, history: History,
               epoch: int, step: int, loss: float, seconds: float) -> dict:
     """Evaluate on the test classes (and the validation classes, their metrics prefixed
-    ``val_``) and append the record to ``history``."""
+    ``val_``) and append the record to ``history``. With a validation set the record also
+    holds the test classes' own Recall@1 (``per_class_recall@1``, in class order): the
+    bootstrap over classes of a run's chosen evaluation needs them."""
 
-    def metrics(dataset):
+    def metrics(dataset, per_class=False):
         emb, labels = embed(model, dataset, device=device, amp=config.amp,
                             num_workers=config.num_workers, channels_last=config.channels_last)
-        return emb, distributed.on_main(lambda: evaluate(emb, labels, config.eval_ks,
-                                                         clustering=config.clustering))
 
-    emb, test = metrics(test_set)
+        def scores():
+            out = evaluate(emb, labels, config.eval_ks, clustering=config.clustering)
+            if per_class:
+                out[PER_CLASS] = np.round(per_class_recall(emb, labels), 4).tolist()
+            return out
+
+        return emb, distributed.on_main(scores)
+
+    emb, test = metrics(test_set, per_class=validation_set is not None)
     record = {"epoch": epoch, "step": step, "loss": loss, "seconds": seconds, **test}
     if validation_set is not None:
         record.update({VALIDATION_PREFIX + k: v for k, v in metrics(validation_set)[1].items()})
