@@ -69,13 +69,35 @@ LONG = {"epochs": 24, "eval_every": 4}
 CHOSEN = {"select_on": "validation"}
 #: The four claims and the methods they compare (the first is the paper's method).
 CLAIMS = {
-    "lifted": ("lifted", "contrastive", "triplet"),
+    "lifted": ("lifted", "contrastive", "triplet", "contrastive_squared"),
     "bier": ("bier", "binomial"),
     "abier": ("abier", "bier"),
     "divide_and_conquer": ("divide_and_conquer", "margin"),
 }
 METHODS = ("contrastive", "triplet", "lifted", "binomial", "bier", "abier", "margin",
-           "divide_and_conquer")
+           "divide_and_conquer", "contrastive_squared")
+#: Study methods that are a bierlib method with other options: the lifted structured loss
+#: paper's baseline, Hadsell et al.'s *squared* contrastive loss (bierlib's "contrastive" is
+#: pytorch-metric-learning's non-squared form). {study method: (bierlib method, options)}
+VARIANTS = {"contrastive_squared": ("contrastive", {"form": "hadsell"})}
+
+
+def study_method(config: dict) -> str:
+    """The study's name of a run's resolved ``config``: its variant (``VARIANTS``) where it has
+    the variant's options, else its bierlib method."""
+    for variant, (method, options) in VARIANTS.items():
+        if config["method"] == method and all(config.get(k) == v for k, v in options.items()):
+            return variant
+    return config["method"]
+
+
+def study_config(method: str, **settings) -> ExperimentConfig:
+    """The configuration of a run of the study's ``method`` (a bierlib method or one of
+    ``VARIANTS``) with ``settings``."""
+    base, options = VARIANTS.get(method, (method, {}))
+    return ExperimentConfig(base, **options, **settings)
+
+
 #: The tuning budget, the same for every method: three learning rates at the default options,
 #: then a fourth trial at the winning rate -- the other margin for a method with a margin, the
 #: next rate beyond the winner (or between the two best) for a method without one -- then two
@@ -84,7 +106,7 @@ METHODS = ("contrastive", "triplet", "lifted", "binomial", "bier", "abier", "mar
 LEARNING_RATES = (3e-5, 1e-4, 3e-4)
 TUNE_SEEDS = (0, 1, 2)
 OTHER_MARGIN = {"contrastive": 0.5, "triplet": 0.1, "lifted": 0.5, "margin": 0.1,
-                "divide_and_conquer": 0.1}
+                "divide_and_conquer": 0.1, "contrastive_squared": 0.5}
 #: Ingredients toggled one at a time from the miniature (the training length is read from the
 #: long runs' records at SHORT_STEP, the chapters' length: the learning rate is constant).
 TOGGLES = {
@@ -123,7 +145,8 @@ LONG_SEEDS = (0, 1, 2, 3, 4)
 #: that won trials 1-4. A-BIER's trials 1-4 run at its default, the authors' released setting
 #: (run.sh: lambda_div 5e-5 with lambda_w 1e5); its knob trials go up from there to 0.1, evenly
 #: in log scale, with train_bier.py's default lambda_w 100 (KNOB_COMPANIONS).
-KNOB_TRIALS = {"contrastive": ("margin", (0.25, 0.75)), "triplet": ("margin", (0.05, 0.3)),
+KNOB_TRIALS = {"contrastive": ("margin", (0.25, 0.75)),
+               "contrastive_squared": ("margin", (0.25, 0.75)), "triplet": ("margin", (0.05, 0.3)),
                "lifted": ("margin", (0.75, 1.5)), "binomial": ("C", (10.0, 50.0)),
                "bier": ("shrinkage", (0.03, 0.12)), "abier": ("lambda_div", (3e-3, 0.1)),
                "margin": ("margin", (0.05, 0.3)), "divide_and_conquer": ("margin", (0.15, 0.3))}
@@ -138,15 +161,15 @@ COMPANION_SETTINGS = {"abier": ("lambda_w",)}
 SHARED_KNOBS = {"bier": ("binomial", ("C",)), "abier": ("bier", ("C", "shrinkage"))}
 #: The order methods are tuned in: every parent of SHARED_KNOBS before its children.
 TUNE_ORDER = ("contrastive", "triplet", "lifted", "binomial", "margin", "divide_and_conquer",
-              "bier", "abier")
+              "bier", "abier", "contrastive_squared")
 TRIALS = 6  # per method: 3 rates, the fourth trial, 2 knob trials
 
 
 def _trial(cell: str, method: str, inherited: dict | None = None, **settings
            ) -> list[tuple[str, ExperimentConfig]]:
     """One tuning trial: the cell's run at each of ``TUNE_SEEDS``, on the validation split."""
-    return [(cell, ExperimentConfig(method, dataset="omniglot-validation", seed=s,
-                                    **(inherited or {}), **settings, **LONG))
+    return [(cell, study_config(method, dataset="omniglot-validation", seed=s,
+                                **(inherited or {}), **settings, **LONG))
             for s in TUNE_SEEDS]
 
 
@@ -223,7 +246,7 @@ def _tune_file(tune_file: Path | None) -> list[dict]:
 def _settings(method: str, config: dict) -> dict:
     """The tuned settings of ``method`` in a trial's ``config``: lr, knob, companions and the
     knobs it shares with its parent."""
-    defaults = ExperimentConfig(method).options
+    defaults = study_config(method).options
     keys = (KNOB_TRIALS[method][0], *COMPANION_SETTINGS.get(method, ()),
             *SHARED_KNOBS.get(method, ("", ()))[1])
     return {"lr": config["lr"], **{k: config.get(k, defaults[k]) for k in keys}}
@@ -238,7 +261,7 @@ def tuned_settings(tune_file: Path | None = None,
     runs = _tune_file(tune_file)
     out = {}
     for method in methods:
-        scores = trial_scores([r for r in runs if r["config"]["method"] == method])
+        scores = trial_scores([r for r in runs if study_method(r["config"]) == method])
         if len(scores) < TRIALS:
             raise ValueError(f"the tuning file has {len(scores)} of {method}'s {TRIALS} tuning "
                              "trials: finish `python -m bierlib.study tune`")
@@ -252,7 +275,7 @@ def tuning_table(runs: list[dict], method: str) -> list[dict]:
     first trial on equal means), and for the runner-up-within-noise ``"tie"``: its gap to
     the winner is smaller than the standard error of the paired (same-seed) difference, so the
     winner was picked by a mean difference the seeds do not resolve."""
-    scores = trial_scores([r for r in runs if r["config"]["method"] == method])
+    scores = trial_scores([r for r in runs if study_method(r["config"]) == method])
     best = _winner(scores)
     rows = []
     for cell, t in scores.items():
@@ -272,7 +295,7 @@ def ablation_cells(tuned: dict[str, dict]) -> list[tuple[str, ExperimentConfig]]
     """The ablation's runs: every method at its ``tuned`` settings x ``SEEDS`` ("miniature"),
     then BIER and its single embedding with each of ``TOGGLES``, then A-BIER with each of
     ``ABIER_TERMS``."""
-    cells = [("miniature", ExperimentConfig(m, seed=s, **tuned[m], **LONG, **CHOSEN))
+    cells = [("miniature", study_config(m, seed=s, **tuned[m], **LONG, **CHOSEN))
              for m in METHODS for s in SEEDS]
     for toggle, change in TOGGLES.items():
         cells += [(toggle, ExperimentConfig(m, seed=s, **tuned[m], **LONG, **CHOSEN, **change))
@@ -303,10 +326,16 @@ def load_results(study: str, results: Path | None = None) -> dict:
     return json.loads(path.read_text())
 
 
+def methods_of(data: dict) -> tuple[str, ...]:
+    """The study methods (``METHODS``, in that order) that have runs in a results file."""
+    present = {study_method(r["config"]) for r in data["runs"]}
+    return tuple(m for m in METHODS if m in present)
+
+
 def runs_of(data: dict, cell: str | None = None, method: str | None = None) -> list[dict]:
     """The runs of a results file in ``cell`` and of ``method`` (None: any), in seed order."""
     runs = [r for r in data["runs"] if (cell is None or r["cell"] == cell)
-            and (method is None or r["config"]["method"] == method)]
+            and (method is None or study_method(r["config"]) == method)]
     return sorted(runs, key=lambda r: r["config"]["seed"])
 
 
@@ -507,7 +536,7 @@ def run_study(study: str, results: Path | None = None, runs_dir: Path = Path("ru
         # again: they leave the file (git keeps them), so that the fourth trial and the knob
         # trials follow from the new ones
         data["runs"] = [r for r in data["runs"]
-                        if r["config"]["method"] not in methods or not _stale(r)]
+                        if study_method(r["config"]) not in methods or not _stale(r)]
         done = {(r["cell"], r["name"]) for r in data["runs"]}
         for method in (m for m in TUNE_ORDER if m in methods):
             parent, shared = SHARED_KNOBS.get(method, (None, ()))
@@ -531,7 +560,7 @@ def run_study(study: str, results: Path | None = None, runs_dir: Path = Path("ru
             # runs of an earlier design of this method (one seed, other shared knobs) leave
             # the file: git keeps them
             wanted = {(c, config.name) for c, config in design}
-            data["runs"] = [r for r in data["runs"] if r["config"]["method"] != method
+            data["runs"] = [r for r in data["runs"] if study_method(r["config"]) != method
                             or (r["cell"], r["name"]) in wanted]
             atomic_write(path, lambda f: f.write(json.dumps(data, indent=1) + "\n"),
                          binary=False)

@@ -38,7 +38,7 @@ def test_tuning_gives_every_method_the_same_budget_over_seeds():
         extra = study.knob_trials(method, runs)
         assert [c.options[knob] for _, c in extra[::len(study.TUNE_SEEDS)]] == list(values)
         assert all(c.resolved()["lr"] == 1e-4 for _, c in extra)
-        default = study.ExperimentConfig(method).options[knob]
+        default = study.study_config(method).options[knob]
         assert default not in values and len(set(values)) == 2
 
 
@@ -102,14 +102,18 @@ def test_ablation_needs_the_tuning_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="python -m bierlib.study tune"):
         study.tuned_settings(tmp_path / "tune.json")
     knobs = {"margin": 0.2, "C": 25.0, "shrinkage": 0.06, "lambda_div": 0.1}
-    runs = [{"cell": f"{m} lr={lr:g}", "config": {"method": m, "lr": lr, **knobs},
+
+    def config(m, **settings):
+        base, options = study.VARIANTS.get(m, (m, {}))
+        return {"method": base, **options, **knobs, **settings}
+
+    runs = [{"cell": f"{m} lr={lr:g}", "config": config(m, lr=lr),
              "final": {"recall@1": lr}}
             for m in study.METHODS for lr in (1e-4, 3e-4, 1e-3, 3e-5)]
     (tmp_path / "tune.json").write_text(json.dumps({"runs": runs}))
     with pytest.raises(ValueError, match="4 of contrastive's 6 tuning trials"):
         study.tuned_settings(tmp_path / "tune.json")
-    runs += [{"cell": f"{m} {v}", "config": {"method": m, "lr": 1e-3, **knobs,
-                                             study.KNOB_TRIALS[m][0]: v},
+    runs += [{"cell": f"{m} {v}", "config": config(m, lr=1e-3, **{study.KNOB_TRIALS[m][0]: v}),
               "final": {"recall@1": 1e-3 + v}}
              for m in study.METHODS for v in study.KNOB_TRIALS[m][1]]
     (tmp_path / "tune.json").write_text(json.dumps({"runs": runs}))
@@ -118,12 +122,16 @@ def test_ablation_needs_the_tuning_file(tmp_path):
     assert tuned["triplet"] == {"lr": 1e-3, "margin": 0.3}
     assert study.tuned_settings(tmp_path / "tune.json", ("binomial",)) == {
         "binomial": {"lr": 1e-3, "C": 50.0}}
+    assert tuned["contrastive_squared"] == {"lr": 1e-3, "margin": 0.75}
+    assert study.methods_of({"runs": runs}) == study.METHODS
     cells = study.ablation_cells(tuned)
     miniature = [c for cell, c in cells if cell == "miniature"]
     # the pages' 2 x 2 design of A-BIER's terms reads runs the ablation trains
     assert {cell for cell, _ in study.ABIER_DESIGN.values()} == {*study.ABIER_TERMS, "miniature"}
     assert {cell for cell, _ in cells} >= set(study.ABIER_TERMS)
     assert len(miniature) == len(study.METHODS) * len(study.SEEDS)
+    squared = [c for c in miniature if c.options.get("form") == "hadsell"]  # the lifted paper's
+    assert len(squared) == len(study.SEEDS) and squared[0].method == "contrastive"  # baseline
     assert all(c.resolved()["dataset"] == "omniglot" and c.resolved()["select_on"] ==
                "validation" for _, c in cells)  # stopping chosen on the validation alphabet
     long = study.long_cells(tuned)
