@@ -46,7 +46,7 @@ from .evaluation import correlation_matrix, mean_abs_correlation
 from .experiments import ExperimentConfig, run_experiment
 from .oneshot import load_runs, one_shot_error
 from .profiles import PROFILES, load_datasets
-from .training import embed
+from .training import PER_CLASS, embed
 from .utils import atomic_write
 
 
@@ -355,7 +355,7 @@ def paired_values(data: dict, a: tuple[str, str], b: tuple[str, str], key: str =
 
 
 METRIC_KEYS = ("recall@1", "recall@2", "recall@4", "recall@8", "r_precision", "map@r", "nmi",
-               "f1")
+               "f1", PER_CLASS)
 
 
 #: The named records of a results file's run that :func:`value` reads as ``step``.

@@ -1,0 +1,63 @@
+"""The book's family of claims: read from study files, decided together by one rule."""
+import numpy as np
+import pytest
+
+from bierlib import study
+from bierlib.book import claims
+from bierlib.training import PER_CLASS
+
+
+def _entry(cell, method, seed, per_class, corr):
+    base, options = study.VARIANTS.get(method, (method, {}))
+    record = {"step": study.SHORT_STEP, "recall@1": float(np.mean(per_class)),
+              PER_CLASS: list(per_class)}
+    chosen = {**record, "step": 320, PER_CLASS: [min(1.0, v + 0.1) for v in per_class]}
+    return {"cell": cell, "name": f"{method}-{seed}", "records": [record, chosen],
+            "config": {"method": base, "seed": seed, **options}, "chosen": chosen,
+            "final": chosen, "cross_learner_correlation": corr}
+
+
+def _study(cells, methods, shift, seeds=range(5), classes=40):
+    rng = np.random.default_rng(0)
+    runs = []
+    for seed in seeds:
+        for cell in cells:
+            base = rng.uniform(0.3, 0.7, classes)
+            for m in methods:
+                per_class = np.clip(base + shift.get(m, 0.0) + rng.normal(0, 0.01, classes), 0, 1)
+                runs.append(_entry(cell, m, seed, per_class, 0.2 - shift.get(m, 0.0)))
+    return {"runs": runs}
+
+
+def test_the_family_covers_every_paper_and_length():
+    names = [c.name for c in claims.CLAIMS]
+    assert len(names) == len(set(names))
+    assert {c.paper for c in claims.CLAIMS} == set(study.CLAIMS)
+    assert "lifted structured > squared contrastive, Recall@1, chosen step of 480" in names
+    assert {c.length for c in claims.CLAIMS if c.measure == "Recall@1"} == {
+        claims.SHORT, claims.CHOSEN, claims.LONG}
+
+
+def test_book_decisions_read_per_class_values_and_correct_over_the_family():
+    ablation = _study(["miniature"], study.METHODS, {"lifted": 0.05, "bier": 0.0005})
+    long = _study([f"D = {d}" for d in study.LONG_DIMS], ("bier", "binomial"), {"bier": 0.05})
+    claim = next(c for c in claims.CLAIMS if c.method == "lifted" and c.length == claims.CHOSEN
+                 and c.baseline == "contrastive")
+    a, b = claims.claim_values(claim, ablation)
+    assert a.shape == (5, 40) and np.all(a <= 1)
+    assert np.mean(a) == pytest.approx(np.mean([r["chosen"][PER_CLASS] for r in
+                                                study.runs_of(ablation, "miniature", "lifted")]))
+    out = claims.book_decisions(ablation, long)
+    assert list(out) == [c.name for c in claims.CLAIMS]
+    assert all(d.family_size == len(claims.CLAIMS) for d in out.values())
+    assert out[claim.name].verdict == "higher" and out[claim.name].classes == 40
+    tiny = next(n for n in out if n.startswith("BIER > single embedding, Recall@1, 160"))
+    assert out[tiny].verdict == "no detectable difference"  # +0.0005: below the noise
+    corr = next(n for n in out if n.startswith("BIER < single embedding, cross-learner corr")
+                and "D = " not in n)
+    assert out[corr].difference == pytest.approx(-0.0005) and out[corr].classes == 1
+    # without the long study its claims leave the family
+    assert len(claims.book_decisions(ablation)) == len(
+        [c for c in claims.CLAIMS if "2,000" not in c.length])
+    with pytest.raises(ValueError, match="no seed has runs of both"):
+        claims.claim_values(claim, {"runs": []})
