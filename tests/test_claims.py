@@ -61,3 +61,18 @@ def test_book_decisions_read_per_class_values_and_correct_over_the_family():
         [c for c in claims.CLAIMS if "2,000" not in c.length])
     with pytest.raises(ValueError, match="no seed has runs of both"):
         claims.claim_values(claim, {"runs": []})
+
+
+def test_tuning_markdown_bolds_the_winner_and_names_ties():
+    from bierlib.book.report import tuning_markdown
+
+    rows = [{"settings": {"lr": 3e-5}, "values": [0.61, 0.58, 0.62], "mean": 0.6033,
+             "sd": 0.0208, "winner": False, "tie": True},
+            {"settings": {"lr": 1e-4}, "values": [0.60, 0.64, 0.59], "mean": 0.61,
+             "sd": 0.0265, "winner": True, "tie": False}]
+    text = tuning_markdown({"margin": rows}, {"margin": "margin loss"})
+    assert "| margin loss | lr 3e-05 | 0.603 ± 0.021 (3 seeds) | tie |" in text
+    assert "|  | **lr 0.0001** | **0.610 ± 0.026 (3 seeds)** | **chosen** |" in text
+    assert text.endswith("Ties: margin loss (1 trial within the noise).")
+    rows[0]["tie"] = False
+    assert "Ties" not in tuning_markdown({"margin": rows}, {})

@@ -152,3 +152,35 @@ def verdict(a: Sequence[float], b: Sequence[float], higher: str = "reproduced",
     if t.verdict == "no detectable difference":
         return "**no detectable difference**"
     return f"**{higher if t.verdict == 'higher' else lower}**"
+
+
+def tuning_markdown(rows_by_method: Mapping[str, Sequence[Mapping]],
+                    labels: Mapping[str, str]) -> str:
+    """The tuning trials of each method (``{method: bierlib.study.tuning_table(...)}``) as a
+    Markdown table -- settings, validation Recall@1 as mean ± std over the trial's seeds, the
+    winner in bold -- followed by a sentence naming each method whose winner was picked by a
+    margin the seeds do not resolve (``"tie"`` rows) and how that tie was broken."""
+    lines = ["| method | trial | validation Recall@1 (mean ± std over seeds) | |",
+             "|---|---|---|---|"]
+    ties = []
+    for method, rows in rows_by_method.items():
+        for i, row in enumerate(rows):
+            settings = ", ".join(f"{k} {v:g}" for k, v in row["settings"].items())
+            n = len(row["values"])
+            spread = f" ± {row['sd']:.3f}" if n > 1 else ""
+            score = f"{row['mean']:.3f}{spread} ({n} seed{'s' * (n != 1)})"
+            mark = "**chosen**" if row["winner"] else ("tie" if row["tie"] else "")
+            if row["winner"]:
+                settings, score = f"**{settings}**", f"**{score}**"
+            lines.append(f"| {labels.get(method, method) if i == 0 else ''} | {settings} | "
+                         f"{score} | {mark} |")
+        tied = [r for r in rows if r["tie"]]
+        if tied:
+            ties.append(f"{labels.get(method, method)} ({len(tied)} trial"
+                        f"{'s' * (len(tied) != 1)} within the noise)")
+    text = "\n".join(lines)
+    if ties:
+        text += ("\n\nA *tie* is a trial whose gap to the chosen one is smaller than the standard "
+                 "error of their paired (same-seed) difference: the seeds do not resolve it, "
+                 "and the tie was broken by the higher mean. Ties: " + "; ".join(ties) + ".")
+    return text
