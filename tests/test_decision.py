@@ -148,3 +148,5 @@ def test_decide_and_rule_validate_and_describe():
     assert "Holm-adjusted over the family of 2 claims (Chapter 7's claims: BIER > single; " \
         "A-BIER > BIER)" in text
     assert '"±" is the half-width of its 95% interval from 10,000 paired bootstrap' in text
+    listed = rule("the book's claims", ["a", "b", "c"], listed_in="Chapter 7")
+    assert "over the family of 3 claims (the book's claims: listed in Chapter 7)" in listed

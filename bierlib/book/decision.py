@@ -209,14 +209,16 @@ def decide(family: Mapping[str, tuple], alpha: float = ALPHA, higher: str = "hig
 
 
 def rule(family_name: str, claims: Sequence[str] | Mapping, alpha: float = ALPHA,
-         resamples: int = RESAMPLES) -> str:
+         resamples: int = RESAMPLES, listed_in: str | None = None) -> str:
     """The rule and the family in one sentence, for a page to print once before its
-    verdicts; ``claims`` are the family's names (or the family itself)."""
+    verdicts; ``claims`` are the family's names (or the family itself). With ``listed_in``
+    (e.g. "Chapter 7") the sentence points there instead of naming every claim."""
     names = list(claims)
+    listing = f"listed in {listed_in}" if listed_in else "; ".join(names)
     return (f"Each verdict compares two methods on the same seeds and test classes: the "
             f"difference is the mean over seeds and classes, \"±\" is the half-width of its "
             f"{CONFIDENCE:.0%} interval from {resamples:,} paired bootstrap resamples of seeds "
             f"and classes together, and a difference is *detected* when its bootstrap p, "
             f"Holm-adjusted over the family of {len(names)} claim{'s' * (len(names) != 1)} "
-            f"({family_name}: {'; '.join(names)}), is below {alpha:g}; with fewer than "
+            f"({family_name}: {listing}), is below {alpha:g}; with fewer than "
             f"{MIN_SEEDS} seeds a number is described, never concluded from.")
