@@ -44,7 +44,9 @@ import torch
 from .boosting import cross_learner_correlation
 from .evaluation import correlation_matrix, mean_abs_correlation
 from .experiments import ExperimentConfig, run_experiment
+from .models import pretrained_metadata
 from .oneshot import load_runs, one_shot_error
+from .pretrain import features_per_class
 from .profiles import PROFILES, load_datasets
 from .training import PER_CLASS, embed
 from .utils import atomic_write
@@ -392,6 +394,17 @@ def value(run: dict, key: str, step: int | str | None = None) -> float:
                    f"{[r['step'] for r in run['records']]}")
 
 
+def features_entry() -> dict:
+    """The pretrained features' entry of a results file: their Recall@1 and each test class's
+    (:func:`bierlib.pretrain.features_per_class`), with the weights' sha256."""
+    per_class = features_per_class()
+    if per_class is None:
+        raise FileNotFoundError("Omniglot's test alphabets are missing: run "
+                                "`python data_scripts/fetch_omniglot.py` first")
+    return {"recall@1": round(float(per_class.mean()), 4),
+            PER_CLASS: np.round(per_class, 4).tolist(), "weights": pretrained_metadata()["sha256"]}
+
+
 def summarise(cell: str, result, seconds: float, keep_matrix: bool) -> dict:
     """One run's entry in the results file: configuration, records (with the final, the
     oracle and, for ``select_on="validation"``, the chosen one; such runs' records also hold
@@ -568,6 +581,8 @@ def run_study(study: str, results: Path | None = None, runs_dir: Path = Path("ru
             atomic_write(path, lambda f: f.write(json.dumps(data, indent=1) + "\n"),
                          binary=False)
     elif study in ("ablation", "long"):
+        if "features" not in data:  # the free baseline, per test class, beside the runs
+            data["features"] = features_entry()
         cells = (ablation_cells(tuned_settings(results / "tune.json")) if study == "ablation"
                  else long_cells(tuned_settings(results / "tune.json", CLAIMS["bier"])))
         wanted = {(cell, config.name) for cell, config in cells}

@@ -1,10 +1,11 @@
-"""The book's claims about the papers, as one family decided by one rule (issue 28).
+"""The book's claims, as one family decided by one rule (issue 28).
 
-Every verdict on the site about a paper's claim comes from :func:`book_decisions`: the claims
-of :data:`CLAIMS` are read from the study files (:mod:`bierlib.study`), each as paired per-seed,
-per-class test Recall@1 (or a per-seed correlation), and decided together by
-:func:`bierlib.book.decision.decide`, so Holm's correction runs over the whole family and every
-page prints the same verdict for the same claim::
+Every verdict on the site comes from :func:`book_decisions`: the claims of :data:`CLAIMS` (each
+paper's claim, and every method against the pretrained features, the free baseline) are read
+from the study files (:mod:`bierlib.study`), each as paired per-seed, per-class test Recall@1
+(or a per-seed correlation), and decided together by :func:`bierlib.book.decision.decide`, so
+Holm's correction runs over the whole family and every page prints the same verdict for the
+same claim::
 
     decisions = book_decisions(study.load_results("ablation"), study.load_results("long"))
     decisions["BIER > single embedding, Recall@1, chosen step of 480"].text
@@ -25,13 +26,14 @@ from .. import study
 from ..training import PER_CLASS
 from .decision import Decision, decide
 
+FEATURES = "features"  # a claim's baseline: the pretrained features (the study files' "features")
 SHORT, CHOSEN, LONG = (f"{study.SHORT_STEP} steps", "chosen step of 480",
                        "chosen step of 2,000")
 #: The study methods' names on the pages.
 LABELS = {"contrastive": "contrastive", "contrastive_squared": "squared contrastive",
           "triplet": "triplet", "lifted": "lifted structured", "binomial": "single embedding",
           "bier": "BIER", "abier": "A-BIER", "margin": "margin loss",
-          "divide_and_conquer": "divide and conquer"}
+          "divide_and_conquer": "divide and conquer", FEATURES: "pretrained features"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +64,7 @@ def _paper_claims() -> list[Claim]:
             claims += [Claim(paper, method, baseline, length=n) for n in (SHORT, CHOSEN)]
         if paper in ("bier", "abier"):
             claims.append(Claim(paper, method, baselines[0], "cross-learner corr", "final"))
+    claims += [Claim("features", m, FEATURES) for m in study.METHODS]
     for d in study.LONG_DIMS:
         claims += [Claim("bier", "bier", "binomial", length=LONG, cell=f"D = {d}"),
                    Claim("bier", "bier", "binomial", "cross-learner corr", "final of 2,000",
@@ -70,7 +73,8 @@ def _paper_claims() -> list[Claim]:
 
 
 #: The family: every paper's claim at the chapters' length and at the validation-chosen step,
-#: the correlation claims of BIER and A-BIER, and BIER's claim in the long study at each D.
+#: the correlation claims of BIER and A-BIER, every method against the pretrained features at
+#: its chosen step, and BIER's claim in the long study at each D.
 CLAIMS: list[Claim] = _paper_claims()
 
 
@@ -78,7 +82,8 @@ def claim_values(claim: Claim, ablation: Mapping, long: Mapping | None = None
                  ) -> tuple[np.ndarray, np.ndarray]:
     """The paired values of ``claim``: per-class test Recall@1 (seeds x classes) at its
     length, or the final cross-learner correlation (seeds,), of the method and the baseline
-    over the seeds both have."""
+    over the seeds both have (the pretrained features' per-class Recall@1, the file's
+    ``"features"``, repeated for every seed)."""
     data = long if claim.length in (LONG, "final of 2,000") else ablation
     if data is None:
         raise ValueError(f"{claim.name!r} needs the long study's file: pass long=")
@@ -86,8 +91,12 @@ def claim_values(claim: Claim, ablation: Mapping, long: Mapping | None = None
         key, step = "cross_learner_correlation", None
     else:
         key, step = PER_CLASS, study.SHORT_STEP if claim.length == SHORT else "chosen"
-    a, b = study.paired_values(data, (claim.cell, claim.method), (claim.cell, claim.baseline),
-                               key, step)
+    if claim.baseline == FEATURES:  # the same features for every seed
+        a = [study.value(r, key, step) for r in study.runs_of(data, claim.cell, claim.method)]
+        b = [data["features"][PER_CLASS]] * len(a)
+    else:
+        a, b = study.paired_values(data, (claim.cell, claim.method),
+                                   (claim.cell, claim.baseline), key, step)
     if not a:
         raise ValueError(f"{claim.name!r}: no seed has runs of both {claim.method} and "
                          f"{claim.baseline} in cell {claim.cell!r}")
@@ -105,4 +114,4 @@ def book_decisions(ablation: Mapping, long: Mapping | None = None,
     return decide({c.name: claim_values(c, ablation, long) for c in claims})
 
 
-FAMILY = "the book's claims about the papers"
+FAMILY = "the book's claims"
