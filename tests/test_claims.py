@@ -79,3 +79,26 @@ def test_tuning_markdown_bolds_the_winner_and_names_ties():
     assert text.endswith("Ties: margin loss (1 trial within the noise).")
     rows[0]["tie"] = False
     assert "Ties" not in tuning_markdown({"margin": rows}, {})
+
+
+def test_paragraph_and_headline_say_every_length_and_the_features():
+    ablation = _study(["miniature"], study.METHODS, {"lifted": 0.05, "contrastive": 0.3})
+    decisions = claims.book_decisions(ablation)
+    text = claims.paragraph(decisions, "lifted", ("contrastive", "triplet"),
+                            page={"lifted": 0.61}, features=0.5)
+    assert text.startswith("On this page (one seed, 160 steps, a description rather than a "
+                           "verdict): lifted 0.610 Recall@1, against 0.500")
+    assert f"Holm over its {len(decisions)} claims" in text
+    assert "Lifted structured minus contrastive is -0.2" in text and ": lower at 160" in text
+    assert "lifted structured beats triplet; contrastive beats lifted structured" in text
+    assert "; contrastive +0.39" in text and "above them" in text
+    assert text.endswith("end detectably above the pretrained features: here metric learning "
+                         "adds to them.")
+    bier = claims.paragraph(decisions, "bier", ("binomial",))
+    assert "final cross-learner corr minus single embedding's" in bier
+    assert "cannot be told apart" in bier and "None of them ends detectably above" not in bier
+    line = claims.headline(decisions, "lifted", "triplet")
+    assert line.startswith("**Measured** (the chosen step of 480 steps, 5 seeds): lifted "
+                           "structured minus triplet is +0.05")
+    with pytest.raises(KeyError, match="no claim lifted vs bier"):
+        claims.find("lifted", "bier")

@@ -115,3 +115,105 @@ def book_decisions(ablation: Mapping, long: Mapping | None = None,
 
 
 FAMILY = "the book's claims"
+
+
+def find(method: str, baseline: str, measure: str = "Recall@1", length: str = CHOSEN,
+         cell: str = "miniature") -> Claim:
+    """The claim of :data:`CLAIMS` with these fields; a KeyError naming the family if none."""
+    for c in CLAIMS:
+        if (c.method, c.baseline, c.measure, c.length, c.cell) == (method, baseline, measure,
+                                                                   length, cell):
+            return c
+    raise KeyError(f"no claim {method} vs {baseline} ({measure}, {length}, {cell}) in the "
+                   f"book's family; its claims: {[c.name for c in CLAIMS]}")
+
+
+_ABOVE = {"higher": "above", "lower": "below"}
+
+
+def _said(d: Decision) -> str:
+    """A decision as "+0.024 ± 0.009 (...; verdict)"."""
+    return f"{d.text}: {d.verdict}"
+
+
+def paragraph(decisions: Mapping[str, Decision], method: str, bases: tuple[str, ...] = (),
+              page: Mapping[str, float] | None = None, features: float | None = None) -> str:
+    """A chapter's closing paragraph (Markdown) from the book's ``decisions``
+    (:func:`book_decisions`): ``method`` minus each of ``bases`` at the chapters' length and at
+    the validation-chosen step, the correlation claims where the family has them, every one of
+    them against the pretrained features, and what that means for a practitioner, length by
+    length. ``page`` (name -> Recall@1 of the page's own one-seed runs, with ``features`` the
+    features' Recall@1) opens it as a description, never a verdict."""
+    L, parts = LABELS, []
+    if page:
+        parts.append(f"On this page (one seed, {SHORT}, a description rather than a verdict): "
+                     + ", ".join(f"{k} {v:.3f}" for k, v in page.items()) + " Recall@1"
+                     + (f", against {features:.3f} for the pretrained features alone"
+                        if features is not None else "") + ".")
+    any_d = next(iter(decisions.values()))
+    parts.append(f"In the committed study ({any_d.seeds} seeds, each method at its own tuned "
+                 f"settings; Chapter 7), under the book's rule (Holm over its "
+                 f"{any_d.family_size} claims):")
+    verdicts = {}
+    for base in bases:
+        at = {n: decisions[find(method, base, length=n).name] for n in (SHORT, CHOSEN)}
+        verdicts[base] = {n: d.verdict for n, d in at.items()}
+        parts.append(f"{_capital(L[method])} minus {L[base]} is {_said(at[SHORT])} at {SHORT}, "
+                     f"and {_said(at[CHOSEN])} at the {CHOSEN} steps.")
+        corr = [c for c in CLAIMS if (c.method, c.baseline, c.measure, c.cell)
+                == (method, base, "cross-learner corr", "miniature")]
+        for c in corr:
+            d = decisions[c.name]
+            word = {"lower": "lower, the paper's direction",
+                    "higher": "higher, the opposite of the paper's claim"}.get(d.verdict,
+                                                                             d.verdict)
+            parts.append(f"Its final cross-learner corr minus {L[base]}'s is {d.text} "
+                         f"({word}).")
+    against = {m: decisions[find(m, FEATURES).name] for m in (method, *bases)}
+    parts.append("Against the pretrained features, at the chosen step: " + "; ".join(
+        f"{L[m]} {d.text}: " + (f"{_ABOVE[d.verdict]} them" if d.verdict in _ABOVE
+                                else d.verdict) for m, d in against.items()) + ".")
+    parts.append("**For a practitioner:** " + _advice(method, verdicts, against))
+    return " ".join(parts)
+
+
+def _advice(method: str, verdicts: Mapping[str, Mapping[str, str]],
+            against: Mapping[str, Decision]) -> str:
+    L, sentences = LABELS, []
+    for length in (SHORT, CHOSEN):
+        won = [L[b] for b, v in verdicts.items() if v[length] == "higher"]
+        lost = [L[b] for b, v in verdicts.items() if v[length] == "lower"]
+        tied = [L[b] for b, v in verdicts.items() if v[length] not in ("higher", "lower")]
+        out = ([f"{L[method]} beats {' and '.join(won)}"] if won else []) \
+            + ([f"{' and '.join(lost)} beat{'s' * (len(lost) == 1)} {L[method]}"]
+               if lost else []) \
+            + ([f"{L[method]} and {' and '.join(tied)} cannot be told apart"] if tied else [])
+        if out:
+            sentences.append(f"at {'the ' * (length == CHOSEN)}{length}"
+                             f"{' steps' * (length == CHOSEN)}, " + "; ".join(out))
+    text = (_capital("; ".join(sentences)) + ". ") if sentences else ""
+    if any(v[SHORT] != v[CHOSEN] for v in verdicts.values()):
+        text += "Which to choose depends on how long you train. "
+    above = [L[m] for m, d in against.items() if d.verdict == "higher"]
+    if above:
+        return text + (f"{_capital(' and '.join(above))} end{'s' * (len(above) == 1)} "
+                       "detectably above the pretrained features: here metric learning adds "
+                       "to them.")
+    return text + ("None of them ends detectably above the pretrained features: on features "
+                   "this good and at this budget, check first that metric learning beats the "
+                   "features it starts from.")
+
+
+def headline(decisions: Mapping[str, Decision], method: str, base: str | None = None) -> str:
+    """One sentence for a chapter's summary: ``method`` minus ``base`` (if any) and ``method``
+    against the pretrained features, at the validation-chosen step, with their verdicts."""
+    f = decisions[find(method, FEATURES).name]
+    text = f"**Measured** (the {CHOSEN} steps, {f.seeds} seeds): "
+    if base is not None:
+        said = _said(decisions[find(method, base).name])
+        text += f"{LABELS[method]} minus {LABELS[base]} is {said}, and "
+    return text + f"{LABELS[method]} against the pretrained features is {_said(f)}."
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
