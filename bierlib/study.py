@@ -259,7 +259,7 @@ def _settings(method: str, config: dict) -> dict:
 
 def tuned_settings(tune_file: Path | None = None,
                    methods: tuple[str, ...] = METHODS) -> dict[str, dict]:
-    """The winning settings (:func:`_settings`: ``lr``, the knob of ``KNOB_TRIALS``, its
+    """The winning settings (``lr``, the knob of ``KNOB_TRIALS``, its
     companions, the shared knobs) of each of ``methods`` from the tuning file, by the mean
     final validation Recall@1 over each trial's seeds (default file: ``RESULTS /
     "tune.json"``)."""

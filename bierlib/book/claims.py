@@ -72,9 +72,10 @@ def _paper_claims() -> list[Claim]:
     return claims
 
 
-#: The family: every paper's claim at the chapters' length and at the validation-chosen step,
-#: the correlation claims of BIER and A-BIER, every method against the pretrained features at
-#: its chosen step, and BIER's claim in the long study at each D.
+#: The book's family of claims, decided together (every paper's claim at the chapters' length
+#: and at the validation-chosen step, the correlation claims of BIER and A-BIER, every method
+#: against the pretrained features at its chosen step, and BIER's claim in the long study at
+#: each D).
 CLAIMS: list[Claim] = _paper_claims()
 
 
