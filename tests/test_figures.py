@@ -15,6 +15,7 @@ MAX_WIDTH = 7.5  # inches at matplotlib's 100 dpi: the rendered column is about 
 # matplotlib's colour cycle and tab10/tab20 (red against green), and colour maps other than
 # the palette's CONTINUOUS (cividis) and greys
 DEFAULT_COLOURS = re.compile(r"""["']C\d["']|f["']C\{|["']tab:|tab10|tab20|cmap=["'](?!gray)""")
+LOOK_AT = re.compile(r"\bLook at\b")  # every caption tells the reader what to look for
 COLOUR_ONLY_WORDS = re.compile(r"\b(green|red|cyan)\b", re.I)  # as the only cue in a caption
 
 
@@ -38,6 +39,9 @@ def test_figures_fit_the_column_and_have_captions(path):
             assert not COLOUR_ONLY_WORDS.search(caption), (
                 f"{path.name}: the caption names a colour that red-green colour-blind readers "
                 f"cannot see; name the marker, glyph or line style too\n{caption}")
+            assert LOOK_AT.search(caption), (
+                f"{path.name}: the caption says what the figure is but not what to look for: "
+                f"end it with a sentence starting 'Look at'\n{caption}")
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
