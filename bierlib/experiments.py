@@ -30,7 +30,14 @@ method                  model and loss (options)                                
 ``abier``               BIER + adversarial diversity (``lambda_div``, ...)        4
 ``margin``              margin loss, distance-weighted sampling (D&C with K = 1)  5
 ``divide_and_conquer``  K clusters / K embedding slices, margin loss              5
+``multi_similarity``    multi-similarity loss with its pair mining (``epsilon``)  --
+``proxy_anchor``        proxy-anchor loss, one proxy per training class           --
 ======================  ========================================================  =======
+
+The last two came after the book's papers (Wang et al. 2019; Kim et al. 2020). The proxies
+of ``proxy_anchor`` are built from the training set's classes when the run starts
+(:meth:`ExperimentConfig.build`'s ``train_classes``) and train at ``proxy_lr_multiplier``
+times the base learning rate (100, as in the authors' code).
 """
 from __future__ import annotations
 
@@ -50,7 +57,7 @@ from . import distributed
 from .boosting import EnsembleEmbedder
 from .divide import train_divide_and_conquer
 from .losses import (BIERLoss, ContrastiveLoss, DivideAndConquerLoss, LiftedStructuredLoss,
-                     TripletLoss)
+                     MultiSimilarityLoss, ProxyAnchorLoss, TripletLoss)
 from .models import build_model, init_embedding
 from .profiles import (PROFILE_FIELDS, TRAIN_FIELDS, Profile, get_profile, load_datasets,
                        load_validation)
@@ -79,6 +86,10 @@ METHOD_OPTIONS: dict[str, dict[str, Any]] = {
               "hidden": 512, "unit_norm": "per-learner", "regressor_init": "xavier"},
     "margin": dict(_MARGIN),
     "divide_and_conquer": {"num_learners": 4, **_SCHEDULE, "keep_features": False, **_MARGIN},
+    # after the book's papers; lambda is "base" (pytorch-metric-learning's name), epsilon None:
+    # no mining (see bierlib.losses.multi_similarity for where each value comes from)
+    "multi_similarity": {"alpha": 2.0, "beta": 50.0, "base": 0.5, "epsilon": 0.1},
+    "proxy_anchor": {"margin": 0.1, "alpha": 32.0, "proxy_lr_multiplier": 100.0},
 }
 METHODS = tuple(METHOD_OPTIONS)
 #: Model options of every method. They set BatchNorm, dropout before the embedding layer
@@ -136,7 +147,9 @@ class ExperimentConfig:
         self.method, self.profile, self.seed = method, profile, seed
         self.settings = {k: _as_default_type(v, options.get(k)) for k, v in settings.items()}
         self.options = {**options, **{k: v for k, v in self.settings.items() if k in options}}
-        self.build_loss()  # validates the profile, its overrides and the options now
+        # validates the profile, its overrides and the options now (the proxy-anchor loss's
+        # classes come with the data: one stands in for them here)
+        self.build_loss(train_classes=1)
 
     def replace(self, **changes) -> ExperimentConfig:
         """A copy with ``changes`` (``method``, ``profile``, ``seed`` or any setting)."""
@@ -193,8 +206,12 @@ class ExperimentConfig:
         head = tuple(int(round(d * f)) for f in fractions[:-1])
         return head + (d - sum(head),)
 
-    def build_loss(self) -> nn.Module:
-        """The loss of this run, built from its options (which it validates)."""
+    def build_loss(self, train_classes=None) -> nn.Module:
+        """The loss of this run, built from its options (which it validates).
+
+        ``train_classes``: the training set's class ids (or their number), which the
+        proxy-anchor loss needs for its proxies (``train_set.targets.unique()``); the other
+        methods ignore it."""
         p, o = self.resolved_profile(), self.options
         if self.method == "contrastive":
             return ContrastiveLoss(margin=o["margin"], form=o["form"])
@@ -202,6 +219,15 @@ class ExperimentConfig:
             return TripletLoss(margin=o["margin"])
         if self.method == "lifted":
             return LiftedStructuredLoss(margin=o["margin"])
+        if self.method == "multi_similarity":
+            return MultiSimilarityLoss(o["alpha"], o["beta"], o["base"], o["epsilon"])
+        if self.method == "proxy_anchor":
+            if train_classes is None:
+                raise ValueError("the proxy-anchor loss needs the training classes (one proxy "
+                                 "each): pass train_classes=train_set.targets.unique() to "
+                                 "build or build_loss, or train it with run_experiment")
+            return ProxyAnchorLoss(train_classes, p.embedding_dim, o["margin"], o["alpha"],
+                                   o["proxy_lr_multiplier"])
         if self.method in ("binomial", "bier", "abier"):
             sizes = (p.embedding_dim,) if self.method == "binomial" else self.learner_sizes()
             return BIERLoss(sizes, shrinkage=o.get("shrinkage", 0.06), alpha=o["alpha"],
@@ -216,14 +242,14 @@ class ExperimentConfig:
         loss.slice_sizes(p.embedding_dim)  # D must split into K equal slices
         return loss
 
-    def build(self) -> tuple[nn.Module, nn.Module]:
+    def build(self, train_classes=None) -> tuple[nn.Module, nn.Module]:
         """The (model, loss) of this run, the initial weights of both (the loss's: A-BIER's
-        regressors) seeded by ``seed``, so every process builds the same run. Divide and
-        conquer's model is the network, which :func:`~bierlib.divide.train_divide_and_conquer`
-        wraps into slices."""
+        regressors, the proxy-anchor loss's proxies) seeded by ``seed``, so every process builds
+        the same run. ``train_classes`` as in :meth:`build_loss`. Divide and conquer's model is
+        the network, which :func:`~bierlib.divide.train_divide_and_conquer` wraps into slices."""
         p = self.resolved_profile()
         torch.manual_seed(self.seed)
-        loss = self.build_loss()
+        loss = self.build_loss(train_classes)
         torch.manual_seed(self.seed)
         o = self.options
         net = build_model(p.model, p.embedding_dim, p.in_channels, pretrained=p.pretrained,
@@ -297,7 +323,7 @@ def run_experiment(config: ExperimentConfig, runs_dir=None, run_dir=None, device
         _claim(run_dir, config, command)
     distributed.barrier()
     train_set, test_set, validation_set = _datasets(p, datasets)
-    model, loss = config.build()
+    model, loss = config.build(train_classes=torch.as_tensor(train_set.targets).unique())
     common = dict(checkpoint_dir=run_dir / "checkpoint", device=device, progress=progress,
                   identity=config.identity(), validation_set=validation_set)
     if not isinstance(loss, DivideAndConquerLoss):

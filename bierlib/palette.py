@@ -1,10 +1,11 @@
 """One colour, marker, line style and hatch per method, on every page of the book.
 
 Colours are Okabe & Ito's eight (2008), chosen to stay apart for the common forms of colour
-blindness; ``tests/test_palette.py`` simulates deuteranopia and protanopia and checks that
-every pair of them (and the grey of reference lines) stays at least
-:data:`MIN_DELTA_E` apart. Colour never carries meaning alone: every method also has its own
-marker, line style and bar hatch, and the figures' descriptions name the series.
+blindness, and three more that stay apart from them (:data:`EXTRA_COLOURS`);
+``tests/test_palette.py`` simulates deuteranopia and protanopia and checks that every pair of
+them (and the grey of reference lines) stays at least :data:`MIN_DELTA_E` apart. Colour never
+carries meaning alone: every method also has its own marker, line style and bar hatch, and the
+figures' descriptions name the series.
 
 Continuous quantities use :data:`CONTINUOUS` (cividis, readable with every form of colour
 blindness and in greyscale).
@@ -20,6 +21,12 @@ from matplotlib import patheffects
 OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky blue": "#56B4E9",
              "bluish green": "#009E73", "yellow": "#F0E442", "blue": "#0072B2",
              "vermillion": "#D55E00", "reddish purple": "#CC79A7"}
+#: Three more series colours, found by the colour-vision test of tests/test_palette.py to stay
+#: apart from Okabe & Ito's eight and from the reference grey: for the methods after the book's
+#: papers Paul Tol's indigo and the darkest brown of ColorBrewer's PuOr scheme, and for the
+#: squared contrastive loss a cornflower blue (contrast 3.2:1 on white, the least a graphic
+#: needs, WCAG 2.1).
+EXTRA_COLOURS = {"indigo": "#332288", "brown": "#7F3B08", "cornflower": "#4D8CFF"}
 #: The colour of reference lines, e.g. the pretrained features' Recall@1 (dashed).
 REFERENCE_COLOUR = "#595959"
 #: The smallest colour difference (CIE ΔE in CAM02-UCS) between any two series colours under
@@ -72,6 +79,9 @@ _STYLES = {  # method -> Style; chapters that compare methods draw each in its o
     "abier": Style(OKABE_ITO["bluish green"], "P", "-.", "oo"),
     "margin": Style(OKABE_ITO["reddish purple"], "D", "-", "--"),
     "divide_and_conquer": Style(OKABE_ITO["orange"], "X", "--", "++"),
+    "multi_similarity": Style(EXTRA_COLOURS["brown"], "p", ":", "||"),
+    "proxy_anchor": Style(EXTRA_COLOURS["indigo"], "h", ":", "**"),
+    "contrastive_squared": Style(EXTRA_COLOURS["cornflower"], "<", ":", "O"),
 }
 METHODS = tuple(_STYLES)
 #: Other names of the methods in the chapters' legends.
@@ -79,7 +89,11 @@ ALIASES = {"lifted structured": "lifted", "single embedding": "binomial",
            "single embedding (binomial)": "binomial", "binomial deviance": "binomial",
            "single": "binomial", "baseline": "binomial", "a-bier": "abier",
            "margin loss": "margin", "margin loss (k = 1)": "margin", "k = 1": "margin",
-           "divide and conquer": "divide_and_conquer", "d&c": "divide_and_conquer"}
+           "divide and conquer": "divide_and_conquer", "d&c": "divide_and_conquer",
+           "multi-similarity": "multi_similarity", "multi-similarity loss": "multi_similarity",
+           "ms loss": "multi_similarity", "proxy-anchor": "proxy_anchor",
+           "proxy anchor loss": "proxy_anchor", "proxy-anchor loss": "proxy_anchor",
+           "squared contrastive": "contrastive_squared"}
 # Series that are not methods (e.g. two forms of one loss, clusters): markers and line
 # styles used in turn with the colours.
 _CATEGORY_COLOURS = tuple(OKABE_ITO[n] for n in ("blue", "vermillion", "bluish green", "orange",

@@ -212,9 +212,9 @@ def _optimizer(model: nn.Module, loss_fn, config: TrainConfig) -> torch.optim.Op
     groups = [{"params": [p for p in params if id(p) not in head_ids], "lr": config.lr},
               {"params": [p for p in params if id(p) in head_ids],
                "lr": config.lr * config.embedding_lr_multiplier}]
-    if isinstance(loss_fn, nn.Module):  # losses with parameters (e.g. adversarial regressors)
+    if isinstance(loss_fn, nn.Module):  # losses with parameters (A-BIER's regressors, proxies)
         groups.append({"params": [p for p in loss_fn.parameters() if p.requires_grad],
-                       "lr": config.lr})
+                       "lr": config.lr * getattr(loss_fn, "lr_multiplier", 1.0)})
     if config.weight_decay_form == "l2-weights":
         groups = _l2_weight_groups(model, groups, config.weight_decay)
     groups = [g for g in groups if g["params"]]
@@ -309,7 +309,8 @@ def train(model: nn.Module, loss_fn: Callable, train_set: Dataset, test_set: Dat
     Args:
         model: maps images (B, C, H, W) to embeddings (B, D).
         loss_fn: any loss of :mod:`bierlib.losses` (an ``nn.Module`` loss's own
-            parameters are trained too).
+            parameters are trained too, at ``lr`` times the loss's ``lr_multiplier``
+            attribute if it has one: the proxy-anchor loss's proxies).
         train_set, test_set: datasets with a ``targets`` (N,) attribute, disjoint classes.
         config: a :class:`TrainConfig`; default ``TrainConfig()``.
         checkpoint_dir: folder for ``last.pt``; resume from it if present.

@@ -232,3 +232,76 @@ def test_select_on_validation_trains_without_the_validation_alphabet(fake_omnigl
         ExperimentConfig("contrastive", profile="paper", select_on="validation")
     with pytest.raises(ValueError, match="found dataset='omniglot-validation'"):
         ExperimentConfig("contrastive", dataset="omniglot-validation", select_on="validation")
+
+
+def test_methods_after_the_papers_build_with_their_defaults():
+    from bierlib.losses import MultiSimilarityLoss, ProxyAnchorLoss
+
+    _, loss = ExperimentConfig("multi_similarity").build()
+    assert isinstance(loss, MultiSimilarityLoss)
+    assert (loss.alpha, loss.beta, loss.base, loss.epsilon) == (2.0, 50.0, 0.5, 0.1)
+    assert ExperimentConfig("multi_similarity", epsilon=None).build()[1].epsilon is None
+    config = ExperimentConfig("proxy_anchor", embedding_dim=16)
+    with pytest.raises(ValueError, match="the proxy-anchor loss needs the training classes"):
+        config.build()
+    _, loss = config.build(train_classes=torch.tensor([3, 1, 2]))
+    assert isinstance(loss, ProxyAnchorLoss) and loss.proxies.shape == (3, 16)
+    assert (loss.margin, loss.alpha, loss.lr_multiplier) == (0.1, 32.0, 100.0)
+    again = config.build(train_classes=torch.tensor([3, 1, 2]))[1]
+    assert torch.equal(again.proxies, loss.proxies)  # seeded by the run's seed
+    assert config.name != config.replace(proxy_lr_multiplier=10).name
+    with pytest.raises(ValueError, match="lr_multiplier"):
+        ExperimentConfig("proxy_anchor", proxy_lr_multiplier=0)
+    with pytest.raises(ValueError, match="epsilon=-1"):
+        ExperimentConfig("multi_similarity", epsilon=-1)
+
+
+def test_proxy_anchor_resumes_with_its_proxies_and_their_optimiser_state(fake_omniglot,
+                                                                         monkeypatch, tmp_path):
+    """The proxies (one per training class) train at proxy_lr_multiplier x lr; a run killed
+    after its first epoch and resumed ends exactly where an uninterrupted run ends: the
+    checkpoint holds the proxies and their Adam moments."""
+    from bierlib import training
+    from bierlib.profiles import load_datasets
+
+    monkeypatch.setenv("BIERLIB_DATA", str(fake_omniglot))
+    config = ExperimentConfig("proxy_anchor", **{**TINY, "epochs": 3})
+    whole = run_experiment(config, run_dir=tmp_path / "whole", progress=False)
+    save = training.atomic_torch_save
+
+    def killed_after_epoch_1(state, path):
+        save(state, path)
+        if state["epoch"] == 1:
+            raise KeyboardInterrupt  # as if the process were stopped there
+
+    with monkeypatch.context() as patched:
+        patched.setattr(training, "atomic_torch_save", killed_after_epoch_1)
+        with pytest.raises(KeyboardInterrupt):
+            run_experiment(config, run_dir=tmp_path / "resumed", progress=False)
+    resumed = run_experiment(config, run_dir=tmp_path / "resumed", progress=False)
+    a, b = (torch.load(r.run_dir / "checkpoint" / "last.pt", weights_only=True)
+            for r in (whole, resumed))
+    for part in ("model", "loss_fn"):
+        assert a[part].keys() == b[part].keys()
+        assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), part
+    for i, moments in a["optimizer"]["state"].items():
+        assert all(torch.equal(v, b["optimizer"]["state"][i][k]) for k, v in moments.items())
+
+    def metrics(history):  # the untrained model's loss is NaN, never equal to itself
+        return [{k: v for k, v in r.items() if k != "seconds" and v == v}
+                for r in history.records]
+
+    assert metrics(resumed.history) == metrics(whole.history)
+    train_classes = load_datasets(config.resolved_profile())[0].targets.unique()
+    assert a["loss_fn"]["proxies"].shape == (len(train_classes), 128)
+    assert a["optimizer"]["param_groups"][-1]["lr"] == 100 * config.resolved_profile().train.lr
+    initial = config.build(train_classes=train_classes)[1].proxies
+    assert not torch.allclose(initial, a["loss_fn"]["proxies"])  # they trained
+
+
+def test_multi_similarity_trains_through_the_same_path(fake_omniglot, monkeypatch, tmp_path):
+    monkeypatch.setenv("BIERLIB_DATA", str(fake_omniglot))
+    result = run_experiment(ExperimentConfig("multi_similarity", **TINY), runs_dir=tmp_path,
+                            progress=False)
+    assert [r["epoch"] for r in result.history.records] == [0, 2]
+    assert result.history.final["loss"] > 0

@@ -1,15 +1,17 @@
 """One style per method, and colours that people with red-green colour blindness tell apart."""
 import pytest
 
-from bierlib.palette import (MIN_DELTA_E, OKABE_ITO, REFERENCE_COLOUR, category_style,
-                             method_key, method_style, series_styles)
+from bierlib import palette
+from bierlib.palette import (EXTRA_COLOURS, MIN_DELTA_E, OKABE_ITO, REFERENCE_COLOUR,
+                             category_style, method_key, method_style, series_styles)
 from bierlib.study import METHODS
 
 from .colour_vision import too_close
 
 
 def test_every_pair_of_series_colours_differs_under_deuteranopia_and_protanopia():
-    colours = [*OKABE_ITO.values(), REFERENCE_COLOUR]  # every colour a series can get
+    # every colour a series can get
+    colours = [*OKABE_ITO.values(), *EXTRA_COLOURS.values(), REFERENCE_COLOUR]
     assert not too_close(colours, MIN_DELTA_E)
 
 
@@ -24,11 +26,20 @@ def test_each_method_has_its_own_colour_marker_line_and_hatch():
     assert len({(s.linestyle, s.marker) for s in styles}) == len(METHODS)
 
 
+def test_every_styled_method_is_told_apart():
+    """The methods after the book's papers too (multi-similarity, proxy anchor)."""
+    styles = [method_style(m) for m in palette.METHODS]
+    for field in ("colour", "marker", "hatch"):
+        assert len({getattr(s, field) for s in styles}) == len(styles), field
+
+
 @pytest.mark.parametrize("label, key", [
     ("BIER", "bier"), ("A-BIER (ch. 4)", "abier"), ("single embedding", "binomial"),
     ("lifted structured (ch. 2)", "lifted"), ("margin loss (K = 1)", "margin"),
     ("divide and conquer, K = 4", "divide_and_conquer"), ("contrastive (ch. 1-2)", "contrastive"),
-    ("binomial deviance (ch. 3)", "binomial"), ("raw pixels", None), ("hadsell", None)])
+    ("binomial deviance (ch. 3)", "binomial"), ("raw pixels", None), ("hadsell", None),
+    ("multi-similarity", "multi_similarity"), ("proxy anchor, 100x proxies", "proxy_anchor"),
+    ("squared contrastive", "contrastive_squared")])
 def test_legend_labels_name_their_method(label, key):
     assert method_key(label) == key
 

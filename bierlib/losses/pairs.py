@@ -35,6 +35,13 @@ def maybe_normalize(embeddings: torch.Tensor, normalize: bool) -> torch.Tensor:
     return F.normalize(embeddings, dim=1) if normalize else embeddings
 
 
+def masked_log1p_sum_exp(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Row-wise ``log(1 + sum_{j in mask} exp(values_ij))``: (B, N) -> (B,), computed as a
+    log-sum-exp with a zero column (no overflow); 0 with a zero gradient for an empty row."""
+    masked = values.masked_fill(~mask, float("-inf"))
+    return torch.logsumexp(torch.cat([masked, masked.new_zeros(len(masked), 1)], dim=1), dim=1)
+
+
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean of ``values[mask]``; zero (with a gradient path) when the mask is empty."""
     count = mask.sum()
