@@ -77,7 +77,7 @@ CLAIMS = {
     "divide_and_conquer": ("divide_and_conquer", "margin"),
 }
 METHODS = ("contrastive", "triplet", "lifted", "binomial", "bier", "abier", "margin",
-           "divide_and_conquer", "contrastive_squared")
+           "divide_and_conquer", "contrastive_squared", "multi_similarity", "proxy_anchor")
 #: Study methods that are a bierlib method with other options: the lifted structured loss
 #: paper's baseline, Hadsell et al.'s *squared* contrastive loss (bierlib's "contrastive" is
 #: pytorch-metric-learning's non-squared form). {study method: (bierlib method, options)}
@@ -108,7 +108,7 @@ def study_config(method: str, **settings) -> ExperimentConfig:
 LEARNING_RATES = (3e-5, 1e-4, 3e-4)
 TUNE_SEEDS = (0, 1, 2)
 OTHER_MARGIN = {"contrastive": 0.5, "triplet": 0.1, "lifted": 0.5, "margin": 0.1,
-                "divide_and_conquer": 0.1, "contrastive_squared": 0.5}
+                "divide_and_conquer": 0.1, "contrastive_squared": 0.5, "proxy_anchor": 0.2}
 #: Ingredients toggled one at a time from the miniature (the training length is read from the
 #: long runs' records at SHORT_STEP, the chapters' length: the learning rate is constant).
 TOGGLES = {
@@ -151,7 +151,9 @@ LONG_SEEDS = (0, 1, 2, 3, 4)
 #: (run.sh: lambda_div 5e-5 with lambda_w 1e5); its knob trials go up from there to 0.1, evenly
 #: in log scale, with train_bier.py's default lambda_w 100 (KNOB_COMPANIONS).
 KNOB_TRIALS = {"contrastive": ("margin", (0.25, 0.75)),
-               "contrastive_squared": ("margin", (0.25, 0.75)), "triplet": ("margin", (0.05, 0.3)),
+               "contrastive_squared": ("margin", (0.25, 0.75)),
+               "multi_similarity": ("base", (0.3, 1.0)), "proxy_anchor": ("margin", (0.05, 0.3)),
+               "triplet": ("margin", (0.05, 0.3)),
                "lifted": ("margin", (0.75, 1.5)), "binomial": ("C", (10.0, 50.0)),
                "bier": ("shrinkage", (0.03, 0.12)), "abier": ("lambda_div", (3e-3, 0.1)),
                "margin": ("margin", (0.05, 0.3)), "divide_and_conquer": ("margin", (0.15, 0.3))}
@@ -166,7 +168,7 @@ COMPANION_SETTINGS = {"abier": ("lambda_w",)}
 SHARED_KNOBS = {"bier": ("binomial", ("C",)), "abier": ("bier", ("C", "shrinkage"))}
 #: The order methods are tuned in: every parent of SHARED_KNOBS before its children.
 TUNE_ORDER = ("contrastive", "triplet", "lifted", "binomial", "margin", "divide_and_conquer",
-              "bier", "abier", "contrastive_squared")
+              "bier", "abier", "contrastive_squared", "multi_similarity", "proxy_anchor")
 TRIALS = 6  # per method: 3 rates, the fourth trial, 2 knob trials
 
 

@@ -33,7 +33,8 @@ SHORT, CHOSEN, LONG = (f"{study.SHORT_STEP} steps", "chosen step of 480",
 LABELS = {"contrastive": "contrastive", "contrastive_squared": "squared contrastive",
           "triplet": "triplet", "lifted": "lifted structured", "binomial": "single embedding",
           "bier": "BIER", "abier": "A-BIER", "margin": "margin loss",
-          "divide_and_conquer": "divide and conquer", FEATURES: "pretrained features"}
+          "divide_and_conquer": "divide and conquer", "multi_similarity": "multi-similarity",
+          "proxy_anchor": "proxy-anchor", FEATURES: "pretrained features"}
 
 
 @dataclasses.dataclass(frozen=True)
