@@ -144,16 +144,16 @@ def test_ablation_needs_the_tuning_file(tmp_path):
 
 @pytest.mark.parametrize("name", ["tune", "ablation", "long"])
 def test_committed_study_reproduces(name):
-    """The first run of each committed study is re-run for its first 160 steps and compared
-    with the file's record at step 160 (``make check-study`` re-runs the whole first runs)."""
+    """The first run of each committed study is re-run for its first 80 steps and compared
+    with the file's record at step 80 (``make check-study`` re-runs the whole first runs)."""
     if not (study.RESULTS / f"{name}.json").is_file():
         pytest.fail(f"results/study/{name}.json is not committed")
-    out = study.check(name, epochs=8)
+    out = study.check(name, epochs=4)
     committed = out["committed"]
     assert study.config_of(committed).name == committed["name"]  # the file's run, today's code
     assert {k: v for k, v in out["now"]["config"].items() if k != "epochs"} == \
         {k: v for k, v in committed["config"].items() if k != "epochs"}
-    assert out["now"]["final"]["step"] == 160
+    assert out["now"]["final"]["step"] == 80
 
 
 def test_one_shot_error_is_added_from_finished_run_folders(tmp_path, monkeypatch):
