@@ -1,5 +1,5 @@
 """Diversity between learners: gradient reversal, adversarial regressors (A-BIER) and the
-simpler activation loss (Opitz et al., TPAMI 2018; gradient reversal after Ganin et al. 2016).
+simpler activation loss (Opitz et al., TPAMI 2020; gradient reversal after Ganin et al. 2016).
 
 A-BIER asks, for every pair of learners i < j, a small regressor g_ij to predict
 learner i's output from learner j's. The regressor is trained to make the

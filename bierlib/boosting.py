@@ -1,5 +1,5 @@
 """BIER: an embedding split into M learners trained by online gradient boosting
-(Opitz, Waltner, Possegger & Bischof, ICCV 2017; TPAMI 2018), with optional
+(Opitz, Waltner, Possegger & Bischof, ICCV 2017; TPAMI 2020), with optional
 adversarial (A-BIER) or activation diversity.
 
 The last embedding layer (D outputs) is cut into learners of sizes d_1..d_M

@@ -106,15 +106,17 @@ DEVIATIONS: tuple[Deviation, ...] = (
         "steps of 64 classes x 2 images",
         ("train_bier.py:21, 452, 461-462", "run.sh:9-12"),
         "P x K batches: 64 x 2 (run.sh's) in the paper configurations, which train as many "
-        "images as the default on CUB and Cars (111 and 81 epochs of 128 images, about "
-        "640,000) and run.sh's 100,000 steps on SOP; 32 x 4 for 160 steps in the quick profile",
+        "images as the default on CUB and Cars (4,995 and 5,022 steps of 128, about 640,000 "
+        "images: about 109 and 80 passes) and run.sh's 100,000 steps on SOP; 32 x 4 for 160 "
+        "steps in the quick profile",
         "one batch shape for every method of the book",
         "kept", None,
         "the long study trains BIER for 2,000 steps in the miniature (results/study/long.json)"),
     Deviation(
         ("abier",), "embedding layer's unit-norm penalty",
-        "a sum over the M heads' (F x d_m) weights of the mean over input units of "
-        "(|W_m[k, :]|^2 - 1)^2; the activation variant per output unit, summed over heads alike",
+        "a sum over the M heads' (F x d_m) weights (TensorFlow's layout: PyTorch's d_m x F "
+        "transposed) of the mean over input units of (|W_m[k, :]|^2 - 1)^2; the activation "
+        "variant per output unit, summed over heads alike",
         ("train_bier.py:275-277, 366-369", "train_bier.py:421-424"),
         "the same since issue 27 (unit_norm='per-learner'); before, one penalty over the whole "
         "D x F matrix, mean over k of (sum_m |W_m[k, :]|^2 - 1)^2, a different function (its "
@@ -210,7 +212,7 @@ DEVIATIONS: tuple[Deviation, ...] = (
         "setting", "augmentation='random-resized-crop'", "no"),
     Deviation(
         ("divide_and_conquer",), "batches per epoch",
-        "K x (largest cluster's images // 80): every cluster's loader restarts until the "
+        "M x (largest cluster's images // 80): every cluster's loader restarts until the "
         "largest is through",
         ("lib/data/loader/utils.py:79-94", "lib/data/loader/sampler.py:71-72",
          "train.py:277-281"),
@@ -260,8 +262,10 @@ DEVIATIONS: tuple[Deviation, ...] = (
 
 
 def deviations(methods: Sequence[str] | None = None,
-               table: Sequence[Deviation] = DEVIATIONS) -> list[Deviation]:
-    """The rows of ``table`` that concern any of ``methods`` (None: all), in table order."""
+               table: Sequence[Deviation] | None = None) -> list[Deviation]:
+    """The rows of ``table`` (default :data:`DEVIATIONS`) that concern any of ``methods``
+    (None: all), in table order."""
+    table = DEVIATIONS if table is None else table
     if methods is not None:
         unknown = set(methods) - set(METHOD_REPOSITORY)
         if unknown:
@@ -270,11 +274,13 @@ def deviations(methods: Sequence[str] | None = None,
     return [d for d in table if methods is None or set(d.methods) & set(methods)]
 
 
-def check(table: Sequence[Deviation] = DEVIATIONS) -> None:
-    """A ValueError naming the first malformed row: unknown method or status, a source not of
-    the form ``file:line[-line][, line...]``, an empty field, a setting missing where the
-    status says there is one (or given where it says there is none), rows of one repository
-    mixed with another's, two rows of one topic for a method."""
+def check(table: Sequence[Deviation] | None = None) -> None:
+    """A ValueError naming the first malformed row of ``table`` (default :data:`DEVIATIONS`):
+    unknown method or status, a source not of the form ``file:line[-line][, line...]``, an
+    empty field, a setting missing where the status says there is one (or given where it says
+    there is none), rows of one repository mixed with another's, two rows of one topic for a
+    method."""
+    table = DEVIATIONS if table is None else table
     for d in table:
         where = f"deviation {d.topic!r}"
         if not d.methods or set(d.methods) - set(METHOD_REPOSITORY):

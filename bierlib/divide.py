@@ -1,13 +1,13 @@
 """Divide and conquer the embedding space (Sanakoyeu, Tschernezki, Büchler & Ommer, CVPR 2019).
 
-The data *and* the embedding are split into K parts:
+The data *and* the embedding are split into M parts (M learners; the paper's K):
 
 1. every ``recluster_every`` epochs, k-means (faiss) on the L2-normalised backbone
-   features cuts the training images into K clusters; cluster ids are matched to
+   features cuts the training images into M clusters; cluster ids are matched to
    the previous clustering with the Hungarian algorithm (scipy's
    ``linear_sum_assignment`` on the overlap counts), so slice k keeps seeing
    roughly the same part of the data;
-2. the D-dimensional embedding layer is cut into K slices of D / K; a batch is
+2. the D-dimensional embedding layer is cut into M slices of D / M; a batch is
    drawn from one cluster at a time, clusters taking turns, and trains only its
    slice (L2-normalised) with the margin loss (:mod:`bierlib.losses.margin`);
 3. from ``finetune_epoch`` on, the whole embedding is trained on all the data.
@@ -59,7 +59,7 @@ def cluster_data(features, num_clusters: int, seed: int = 0) -> np.ndarray:
 def match_clusters(previous, current, num_clusters: int) -> np.ndarray:
     """Rename the ids of ``current`` (N,) so that they overlap ``previous`` (N,) the most.
 
-    The renaming is the maximum-weight matching of the K x K table of overlap counts
+    The renaming is the maximum-weight matching of the M x M table of overlap counts
     (Hungarian algorithm), so re-clustering does not hand a slice someone else's data.
     """
     previous = check_labels(previous, "previous").numpy()
@@ -232,9 +232,9 @@ def train_divide_and_conquer(net: nn.Module, train_set: Dataset, test_set: Datas
                              cluster_images: str = "train", kmeans: str = "k-means++",
                              epoch_length: str = "dataset",
                              validation_set: Dataset | None = None) -> DivideAndConquerResult:
-    """Train ``net`` (with ``features`` and an ``embedding`` Linear, D divisible by K) by
-    divide and conquer with ``loss_fn`` (default ``DivideAndConquerLoss(4)``: K = 4, margin
-    0.2, beta 1.2). With K = 1 this is plain margin-loss training.
+    """Train ``net`` (with ``features`` and an ``embedding`` Linear, D divisible by M) by
+    divide and conquer with ``loss_fn`` (default ``DivideAndConquerLoss(4)``: M = 4, margin
+    0.2, beta 1.2). With M = 1 this is plain margin-loss training.
 
     Args:
         recluster_every: T, epochs between clusterings.
@@ -251,7 +251,7 @@ def train_divide_and_conquer(net: nn.Module, train_set: Dataset, test_set: Datas
             stage start) or ``"faiss"`` (faiss's own: 100 iterations from random points, one
             run, fixed seed 1234: the official code).
         epoch_length: ``"dataset"`` (``config.steps_per_epoch``, default N / (P x K) batches
-            shared by the clusters) or ``"largest-cluster"`` (K x largest cluster / (P x K),
+            shared by the clusters) or ``"largest-cluster"`` (M x largest cluster / (P x K),
             the official code; then ``config.lr_anneal`` must be None).
         checkpoint_dir: resumable from there (a temporary folder when None).
         keep_features: store the clustered features (float16) with each clustering.

@@ -4,8 +4,8 @@ The protocol of the book (and of the papers it follows): embed the *test* images
 whose classes were never seen in training, and use every test image in turn as a
 query against all the others (the query itself excluded).
 
-* Recall@K -- fraction of queries with at least one same-class item among their
-  K nearest neighbours (Song et al. 2016; what the papers call R@K).
+* Recall@k -- fraction of queries with at least one same-class item among their
+  k nearest neighbours (Song et al. 2016; what the papers call R@K).
 * R-precision and MAP@R (Musgrave et al. 2020) -- with R the number of other
   items of the query's class: the precision among the R nearest neighbours, and
   the mean of the precisions at each correct rank within those R. Queries whose
@@ -31,6 +31,17 @@ from sklearn.metrics import normalized_mutual_info_score
 from sklearn.metrics.cluster import pair_confusion_matrix
 
 from .utils import check_embeddings, check_labels
+
+
+#: How a metric key is written on a page (keys not listed are shown as they are).
+METRIC_NAMES = {"recall@1": "Recall@1", "recall@2": "Recall@2", "recall@4": "Recall@4",
+                "recall@8": "Recall@8", "map@r": "MAP@R", "r_precision": "R-precision",
+                "nmi": "NMI", "f1": "F1"}
+
+
+def metric_name(key: str) -> str:
+    """A metric key as the pages write it: "recall@1" -> "Recall@1", "nmi" -> "NMI"."""
+    return METRIC_NAMES.get(key, key)
 
 
 def _as_float32(embeddings, normalize: bool) -> np.ndarray:
@@ -89,12 +100,12 @@ def _search(index, x, k, chunk_size, start, stop):
 
 def retrieval_metrics(embeddings, labels, ks: Sequence[int] = (1, 2, 4, 8), normalize: bool = True,
                       chunk_size: int = 4096) -> dict[str, float]:
-    """Recall@K for each K in ``ks``, R-precision and MAP@R, query excluded from its neighbours.
+    """Recall@k for each k in ``ks``, R-precision and MAP@R, query excluded from its neighbours.
 
     Args:
         embeddings: (N, D) float tensor or array.
         labels: (N,) integer class ids.
-        ks: the K of Recall@K; each at most N - 1.
+        ks: the k of Recall@k; each at most N - 1.
         normalize: L2-normalise the embeddings first (cosine ranking).
 
     Returns:
@@ -154,8 +165,8 @@ def per_class_recall(embeddings, labels, normalize: bool = True) -> np.ndarray:
 def query_gallery_recall(query, query_labels, gallery, gallery_labels,
                          ks: Sequence[int] = (1, 10, 20, 30, 40, 50), normalize: bool = True,
                          chunk_size: int = 4096) -> dict[str, float]:
-    """Recall@K of queries (Q, D) searched in a separate gallery (G, D), as In-Shop is evaluated:
-    the fraction of queries with an item of their class among their K nearest gallery items."""
+    """Recall@k of queries (Q, D) searched in a separate gallery (G, D), as In-Shop is evaluated:
+    the fraction of queries with an item of their class among their k nearest gallery items."""
     q, g = _as_float32(query, normalize), _as_float32(gallery, normalize)
     yq = check_labels(query_labels, "query_labels", length=len(q)).numpy()
     yg = check_labels(gallery_labels, "gallery_labels", length=len(g)).numpy()

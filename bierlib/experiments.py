@@ -28,8 +28,8 @@ method                  model and loss (options)                                
 ``binomial``            one embedding, binomial deviance (BIER with M = 1)        3
 ``bier``                learners 96:160:256 of D, boosted binomial deviance       3
 ``abier``               BIER + adversarial diversity (``lambda_div``, ...)        4
-``margin``              margin loss, distance-weighted sampling (D&C with K = 1)  5
-``divide_and_conquer``  K clusters / K embedding slices, margin loss              5
+``margin``              margin loss, distance-weighted sampling (D&C with M = 1)  5
+``divide_and_conquer``  M clusters / M embedding slices, margin loss              5
 ``multi_similarity``    multi-similarity loss with its pair mining (``epsilon``)  --
 ``proxy_anchor``        proxy-anchor loss, one proxy per training class           --
 ======================  ========================================================  =======
@@ -239,7 +239,7 @@ class ExperimentConfig:
         loss = DivideAndConquerLoss(o.get("num_learners", 1), o["margin"], o["beta"],
                                     o["normalizer"], o["sampler"],
                                     o.get("whole_normalization", "whole"))
-        loss.slice_sizes(p.embedding_dim)  # D must split into K equal slices
+        loss.slice_sizes(p.embedding_dim)  # D must split into M equal slices
         return loss
 
     def build(self, train_classes=None) -> tuple[nn.Module, nn.Module]:

@@ -88,7 +88,7 @@ METHODS = tuple(_STYLES)
 ALIASES = {"lifted structured": "lifted", "single embedding": "binomial",
            "single embedding (binomial)": "binomial", "binomial deviance": "binomial",
            "single": "binomial", "baseline": "binomial", "a-bier": "abier",
-           "margin loss": "margin", "margin loss (k = 1)": "margin", "k = 1": "margin",
+           "margin loss": "margin", "margin loss (m = 1)": "margin", "m = 1": "margin",
            "divide and conquer": "divide_and_conquer", "d&c": "divide_and_conquer",
            "multi-similarity": "multi_similarity", "multi-similarity loss": "multi_similarity",
            "ms loss": "multi_similarity", "proxy-anchor": "proxy_anchor",
@@ -104,7 +104,7 @@ REFERENCE = Style(REFERENCE_COLOUR, "", "--", "")
 
 def method_key(name: str) -> str | None:
     """The method a legend label names, or None: "BIER", "single embedding", "lifted
-    structured (ch. 2)" and "divide and conquer, K = 4" name methods; what follows a comma
+    structured (ch. 2)" and "divide and conquer, M = 4" name methods; what follows a comma
     or an opening parenthesis is read only where the whole label is not a name."""
     for candidate in (name, name.split(",")[0], name.split(" (")[0]):
         candidate = candidate.strip().lower()

@@ -16,7 +16,8 @@ import numpy as np
 from matplotlib import patheffects
 
 from .describe import fmt, note
-from .evaluation import correlation_matrix, cross_block_mask, mean_abs_offdiagonal
+from .evaluation import (correlation_matrix, cross_block_mask, mean_abs_offdiagonal,
+                         metric_name)
 from .maps import plot_embedding_2d, plot_retrieval, umap_2d  # noqa: F401 (one import place)
 from .palette import CONTINUOUS, REFERENCE, Style, series_styles
 
@@ -131,11 +132,11 @@ def plot_history(history, metrics: Sequence[str] = ("recall@1", "nmi"), ax=None,
     ``style`` (default: the style of the method ``label`` names, else the next category's)."""
     ax = _axes(ax, figsize=(5, 3.5))
     epochs = history["epoch"]
-    names = [f"{label} {name}".strip() for name in metrics]
+    names = [f"{label} {metric_name(name)}".strip() for name in metrics]
     styles = series_styles(names) if style is None else dict.fromkeys(names, style)
     for name, metric in zip(names, metrics):
         ax.plot(epochs, history[metric], ms=4, label=name, **styles[name].line())
-    ax.set(xlabel="epoch", ylabel=", ".join(metrics))
+    ax.set(xlabel="epoch", ylabel=", ".join(map(metric_name, metrics)))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9)
     return ax
@@ -170,7 +171,7 @@ def plot_learner_recall(results, sizes: Sequence[int], ax=None, metric: str = "R
             ax.plot(xs + offset, row, "o", ms=3, mfc="white", mec="black", mew=0.8)
         described.append(f"{name}: " + ", ".join(
             f"{label.replace(chr(10), ' ')} {v:.3f}" for label, v in zip(labels, values.mean(0))))
-    ax.set(xticks=xs, xticklabels=labels, ylabel=f"{metric} (test classes)")
+    ax.set(xticks=xs, xticklabels=labels, ylabel=f"{metric_name(metric)} (test classes)")
     ax.grid(axis="y", alpha=0.3)
     ax.legend()
     seeds = {len(np.atleast_2d(v)) for v in results.values()}

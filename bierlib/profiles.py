@@ -13,7 +13,7 @@
   (:func:`load_validation`, :attr:`bierlib.training.History.chosen`).
 * ``paper`` -- the papers' setups, for a GPU: CUB-200-2011 at 224 px with an
   ImageNet-pretrained GoogLeNet, 512-d embedding, Adam 1e-5 with a x10 learning
-  rate on the embedding layer (Song et al. 2016; Opitz et al. 2017/2018). The
+  rate on the embedding layer (Song et al. 2016; Opitz et al. 2017/2020). The
   chapters' methods adjust what differs (for instance divide-and-conquer uses
   ResNet-50 with frozen BatchNorm and a 128-d embedding).
 

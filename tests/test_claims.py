@@ -102,3 +102,12 @@ def test_paragraph_and_headline_say_every_length_and_the_features():
                            "structured minus triplet is +0.05")
     with pytest.raises(KeyError, match="no claim lifted vs bier"):
         claims.find("lifted", "bier")
+
+
+def test_tuning_markdown_writes_the_lambdas_as_the_pages_do():
+    from bierlib.book.report import tuning_markdown
+
+    row = {"settings": {"lr": 1e-4, "lambda_div": 3e-3, "lambda_w": 100.0}, "values": [0.5],
+           "mean": 0.5, "sd": float("nan"), "winner": True, "tie": False}
+    assert r"**lr 0.0001, $\lambda_{\text{div}}$ 0.003, $\lambda_w$ 100**" in tuning_markdown(
+        {"abier": [row]}, {})

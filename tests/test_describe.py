@@ -143,7 +143,7 @@ def test_learner_bars_and_history_curves():
     history = History([{"epoch": 0, "recall@1": 0.1, "nmi": 0.2},
                        {"epoch": 1, "recall@1": 0.3, "nmi": 0.4}])
     ax = plot_history(history, label="BIER")
-    assert "BIER recall@1 goes from 0.1 to 0.3" in describe_figure(ax.figure)
+    assert "BIER Recall@1 goes from 0.1 to 0.3" in describe_figure(ax.figure)
     assert not too_close(series_colours(ax), MIN_DELTA_E)
 
 
@@ -213,7 +213,7 @@ def test_umap_of_clusters_names_them_clusters():
 
 
 def test_learner_bars_take_the_captions_names_and_say_one_seed():
-    ax = plot_learner_recall({"margin loss (K = 1)": [[0.48, 0.49, 0.46, 0.49, 0.735]]},
+    ax = plot_learner_recall({"margin loss (M = 1)": [[0.48, 0.49, 0.46, 0.49, 0.735]]},
                              (32,) * 4, part="quarter", whole="whole embedding")
     text = describe_figure(ax.figure)
     assert "of each quarter alone and of the whole embedding, one seed." in text

@@ -35,8 +35,8 @@ def test_every_styled_method_is_told_apart():
 
 @pytest.mark.parametrize("label, key", [
     ("BIER", "bier"), ("A-BIER (ch. 4)", "abier"), ("single embedding", "binomial"),
-    ("lifted structured (ch. 2)", "lifted"), ("margin loss (K = 1)", "margin"),
-    ("divide and conquer, K = 4", "divide_and_conquer"), ("contrastive (ch. 1-2)", "contrastive"),
+    ("lifted structured (ch. 2)", "lifted"), ("margin loss (M = 1)", "margin"),
+    ("divide and conquer, M = 4", "divide_and_conquer"), ("contrastive (ch. 1-2)", "contrastive"),
     ("binomial deviance (ch. 3)", "binomial"), ("raw pixels", None), ("hadsell", None),
     ("multi-similarity", "multi_similarity"), ("proxy anchor, 100x proxies", "proxy_anchor"),
     ("squared contrastive", "contrastive_squared")])

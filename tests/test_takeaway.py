@@ -43,13 +43,13 @@ def test_a_reversal_and_features_that_win():
     assert ("Neither ends detectably above the pretrained features, and BIER and the "
             "single embedding end below them, so here the features alone are the better choice"
             in text)
-    assert "{doc}`07_ablation`" in text
+    assert "{doc}`07_ablation` trains BIER's claim with one ingredient" in text
 
 
 def test_noise_and_too_few_seeds():
     text = takeaway(_study([0.004, -0.003, 0.001, -0.002, 0.0005]), "bier", ["binomial"],
                     NAMES, baseline=0.70, queries=2240)
-    assert "interchangeable here within the seeds' noise" in text
+    assert "are not detectably different here" in text
     text = takeaway(_study([0.02, 0.025, 0.018]), "bier", ["binomial"], NAMES, 0.70, 2240)
     assert "too few seeds" in text and "More seeds are needed" in text
     with pytest.raises(ValueError, match="no miniature runs of 'lifted'"):

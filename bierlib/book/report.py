@@ -9,12 +9,15 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from ..evaluation import metric_name
+
 DEFAULT_COLUMNS = ("recall@1", "recall@2", "recall@4", "recall@8", "map@r", "nmi", "f1")
 
 
 def results_table(rows: Mapping[str, Mapping[str, float]], columns: Sequence[str] = DEFAULT_COLUMNS,
                   digits: int = 3) -> str:
-    """A Markdown table: one row per named result, one column per metric.
+    """A Markdown table: one row per named result, one column per metric (headed by its
+    :func:`metric_name`).
 
     A value may be a number or a sequence of numbers (one per seed), shown as
     ``mean ± std`` (a single value without spread), with ``digits`` decimals; a ``seconds``
@@ -23,7 +26,8 @@ def results_table(rows: Mapping[str, Mapping[str, float]], columns: Sequence[str
     """
     if not rows:
         raise ValueError("rows is empty: give at least one named result")
-    lines = ["| | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    lines = ["| | " + " | ".join(map(metric_name, columns)) + " |",
+             "|---" * (len(columns) + 1) + "|"]
     for name, metrics in rows.items():
         cells = []
         for column in columns:
@@ -154,6 +158,11 @@ def verdict(a: Sequence[float], b: Sequence[float], higher: str = "reproduced",
     return f"**{higher if t.verdict == 'higher' else lower}**"
 
 
+#: How a setting is written in a page's Markdown (others as their option name).
+SETTING_NAMES = {"lambda_div": r"$\lambda_{\text{div}}$", "lambda_w": r"$\lambda_w$",
+                 "shrinkage": r"shrinkage $\eta$"}
+
+
 def tuning_markdown(rows_by_method: Mapping[str, Sequence[Mapping]],
                     labels: Mapping[str, str]) -> str:
     """The tuning trials of each method (``{method: bierlib.study.tuning_table(...)}``) as a
@@ -165,7 +174,8 @@ def tuning_markdown(rows_by_method: Mapping[str, Sequence[Mapping]],
     ties = []
     for method, rows in rows_by_method.items():
         for i, row in enumerate(rows):
-            settings = ", ".join(f"{k} {v:g}" for k, v in row["settings"].items())
+            settings = ", ".join(f"{SETTING_NAMES.get(k, k)} {v:g}"
+                                 for k, v in row["settings"].items())
             n = len(row["values"])
             spread = f" ± {row['sd']:.3f}" if n > 1 else ""
             score = f"{row['mean']:.3f}{spread} ({n} seed{'s' * (n != 1)})"

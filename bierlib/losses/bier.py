@@ -1,5 +1,5 @@
 """BIER's loss: binomial deviance over M learners with online-gradient-boosting pair weights
-(Opitz et al., ICCV 2017 / TPAMI 2018), plus A-BIER's optional diversity term.
+(Opitz et al., ICCV 2017 / TPAMI 2020), plus A-BIER's optional diversity term.
 
 See :mod:`bierlib.boosting` for the method and the model side
 (:class:`~bierlib.boosting.EnsembleEmbedder`).

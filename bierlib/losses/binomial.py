@@ -4,7 +4,7 @@ On cosine similarities s_ij of L2-normalised embeddings, every pair costs::
 
     dev_ij = log(1 + exp(-alpha (s_ij - beta) m_ij)),   m_ij = +1 (same class) or -C (other class)
 
-with alpha = 2, beta = 0.5, C = 25 (Opitz et al. 2017/2018). The pair terms are
+with alpha = 2, beta = 0.5, C = 25 (Opitz et al. 2017/2020). The pair terms are
 weighted so that positives and negatives weigh the same in total, exactly as the
 official TensorFlow code does it: a positive entry (i, j) of the (B, B) label
 matrix gets weight 1 / n_pos and a negative entry 1 / n_neg, where n_pos counts
