@@ -263,7 +263,7 @@ DEVIATIONS: tuple[Deviation, ...] = (
 
 def deviations(methods: Sequence[str] | None = None,
                table: Sequence[Deviation] | None = None) -> list[Deviation]:
-    """The rows of ``table`` (default :data:`DEVIATIONS`) that concern any of ``methods``
+    """The rows of ``table`` (default ``DEVIATIONS``) that concern any of ``methods``
     (None: all), in table order."""
     table = DEVIATIONS if table is None else table
     if methods is not None:
@@ -275,7 +275,7 @@ def deviations(methods: Sequence[str] | None = None,
 
 
 def check(table: Sequence[Deviation] | None = None) -> None:
-    """A ValueError naming the first malformed row of ``table`` (default :data:`DEVIATIONS`):
+    """A ValueError naming the first malformed row of ``table`` (default ``DEVIATIONS``):
     unknown method or status, a source not of the form ``file:line[-line][, line...]``, an
     empty field, a setting missing where the status says there is one (or given where it says
     there is none), rows of one repository mixed with another's, two rows of one topic for a

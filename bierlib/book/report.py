@@ -17,7 +17,7 @@ DEFAULT_COLUMNS = ("recall@1", "recall@2", "recall@4", "recall@8", "map@r", "nmi
 def results_table(rows: Mapping[str, Mapping[str, float]], columns: Sequence[str] = DEFAULT_COLUMNS,
                   digits: int = 3) -> str:
     """A Markdown table: one row per named result, one column per metric (headed by its
-    :func:`metric_name`).
+    :func:`~bierlib.evaluation.metric_name`).
 
     A value may be a number or a sequence of numbers (one per seed), shown as
     ``mean ± std`` (a single value without spread), with ``digits`` decimals; a ``seconds``
