@@ -5,7 +5,7 @@ The data *and* the embedding are split into M parts (M learners; the paper's K):
 1. every ``recluster_every`` epochs, k-means (faiss) on the L2-normalised backbone
    features cuts the training images into M clusters; cluster ids are matched to
    the previous clustering with the Hungarian algorithm (scipy's
-   ``linear_sum_assignment`` on the overlap counts), so slice k keeps seeing
+   ``linear_sum_assignment`` on the overlap counts), so slice m keeps seeing
    roughly the same part of the data;
 2. the D-dimensional embedding layer is cut into M slices of D / M; a batch is
    drawn from one cluster at a time, clusters taking turns, and trains only its

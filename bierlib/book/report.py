@@ -159,7 +159,7 @@ def verdict(a: Sequence[float], b: Sequence[float], higher: str = "reproduced",
 
 
 #: How a setting is written in a page's Markdown (others as their option name).
-SETTING_NAMES = {"lambda_div": r"$\lambda_{\text{div}}$", "lambda_w": r"$\lambda_w$",
+_SETTING_NAMES = {"lambda_div": r"$\lambda_{\text{div}}$", "lambda_w": r"$\lambda_w$",
                  "shrinkage": r"shrinkage $\eta$"}
 
 
@@ -174,7 +174,7 @@ def tuning_markdown(rows_by_method: Mapping[str, Sequence[Mapping]],
     ties = []
     for method, rows in rows_by_method.items():
         for i, row in enumerate(rows):
-            settings = ", ".join(f"{SETTING_NAMES.get(k, k)} {v:g}"
+            settings = ", ".join(f"{_SETTING_NAMES.get(k, k)} {v:g}"
                                  for k, v in row["settings"].items())
             n = len(row["values"])
             spread = f" ± {row['sd']:.3f}" if n > 1 else ""

@@ -20,7 +20,7 @@ WHOLE_NORMALIZATIONS = ("whole", "slices-then-whole")
 
 
 class DivideAndConquerLoss(nn.Module):
-    """Margin loss on the L2-normalised slice of the batch's cluster (B, D / K), or on the whole
+    """Margin loss on the L2-normalised slice of the batch's cluster (B, D / M), or on the whole
     L2-normalised embedding when the cluster id is :data:`FINETUNE` (or not given).
 
     ``normalizer`` and ``sampler`` are the margin loss's (:mod:`bierlib.losses.margin`);
