@@ -6,7 +6,7 @@ committed with their provenance.
     python -m bierlib.study tune              # each method's learning rate (and margin) on
                                               # the validation split of the training alphabets
     python -m bierlib.study ablation          # the papers' claims with one ingredient toggled
-    python -m bierlib.study long              # BIER's claim over the papers' number of epochs
+    python -m bierlib.study long              # BIER's claim in a run of 2,000 steps
     python -m bierlib.study check ablation    # re-run one committed run and compare (CI does)
     python -m bierlib.study oneshot ablation  # add Omniglot's one-shot error from the run folders
 
@@ -136,13 +136,13 @@ HEATMAPS = ("binomial", "bier", "abier")  # seed 0 of the miniature keeps its co
 SHORT_STEP = PROFILES["quick"].train.epochs * PROFILES["quick"].train.steps_per_epoch
 
 
-#: The papers' number of epochs over the training set (BIER's official default is about 109
-#: epochs of CUB): 100 epochs of 20 steps of 128 images, evaluated every 80 steps -- at the
-#: miniature's constant learning rate, without the official staircase annealing, and on the
-#: miniature's data and backbone: the papers' number of epochs, not the papers' regime.
+#: The long study's length, 100 epochs of 20 steps of 128 images, evaluated every 80 steps,
+#: about as many passes over the training images as train_bier.py's default makes over CUB's
+#: (20,000 x 32, about 109; the released code does not say which length the papers used) -- at
+#: the miniature's constant learning rate, without run.sh's staircase annealing, on the
+#: miniature's data and backbone: a longer run, not the papers' regime.
 PAPER_LENGTH = {"epochs": 100, "eval_every": 4}
-#: The long study: BIER's claim over the papers' number of epochs, at D = 128 and D = 512
-#: (F = 256).
+#: The long study: BIER's claim in that longer run, at D = 128 and D = 512 (F = 256).
 LONG_DIMS = (128, 512)
 LONG_SEEDS = (0, 1, 2, 3, 4)
 #: Trials 5 and 6 of the tuning budget: two more values of each method's own knob (its margin,

@@ -5,7 +5,9 @@ The transcriptions below are written from the authors' released code, read at th
 
 * BIER / A-BIER (TensorFlow 1): github.com/mop/bier at ``BIER`` below;
 * divide and conquer (PyTorch): github.com/CompVis/metric-learning-divide-and-conquer at
-  ``DC`` below.
+  ``DC`` below;
+* the multi-similarity loss (PyTorch): github.com/msight-tech/research-ms-loss at ``MS``;
+* the proxy-anchor loss (PyTorch): github.com/tjddus9597/Proxy-Anchor-CVPR2020 at ``PA``.
 
 TensorFlow operations are written with their torch equivalents (``tf.reduce_mean`` ->
 ``.mean()``, ``tf.gradients`` -> ``torch.autograd.grad``, ``flip_gradient`` -> an identity
@@ -623,3 +625,87 @@ def test_random_resized_crop_is_the_official_training_transform():
     assert train[:2] == [T.RandomResizedCrop, T.RandomHorizontalFlip]
     test = [type(t) for t in paper_transforms(False).transforms]
     assert test[:2] == [T.Resize, T.CenterCrop]
+
+
+MS = "b68507d4e22d8a6d3d3c0e6c31be708f9dcd20ee"  # msight-tech/research-ms-loss
+PA = "51db57031e38f75c03f69bbdfad1a3233afd9787"  # tjddus9597/Proxy-Anchor-CVPR2020
+
+
+def official_multi_similarity(feats, labels, scale_pos=2.0, scale_neg=40.0):
+    """ret_benchmark/losses/multi_similarity_loss.py:16-55 at ``MS`` (thresh 0.5, margin 0.1
+    at :18-19; scale_pos 2 and scale_neg 40 from ret_benchmark/config/defaults.py:41-42)."""
+    thresh, margin, epsilon = 0.5, 0.1, 1e-5
+    sim_mat = feats @ feats.T                                                 # :28
+    loss = []
+    for i in range(len(feats)):
+        pos_pair_ = sim_mat[i][labels == labels[i]]                           # :34-36
+        pos_pair_ = pos_pair_[pos_pair_ < 1 - epsilon]
+        neg_pair_ = sim_mat[i][labels != labels[i]]
+        neg_pair = neg_pair_[neg_pair_ + margin > pos_pair_.min()]            # :38-39
+        pos_pair = pos_pair_[pos_pair_ - margin < neg_pair_.max()]
+        if len(neg_pair) < 1 or len(pos_pair) < 1:                            # :41-42
+            continue
+        pos_loss = 1.0 / scale_pos * torch.log(                               # :45-48
+            1 + torch.exp(-scale_pos * (pos_pair - thresh)).sum())
+        neg_loss = 1.0 / scale_neg * torch.log(
+            1 + torch.exp(scale_neg * (neg_pair - thresh)).sum())
+        loss.append(pos_loss + neg_loss)
+    return sum(loss) / len(feats)                                             # :54
+
+
+@pytest.mark.parametrize("classes,per_class,dim,seed", [(8, 4, 16, 0), (16, 2, 32, 1)])
+def test_multi_similarity_matches_the_official(classes, per_class, dim, seed):
+    from bierlib.losses import multi_similarity_loss
+
+    z, y = _pk_batch(classes, per_class, dim, seed)
+    z = (z * 3).requires_grad_(True)  # the official code takes normalised features
+    x = F.normalize(z, dim=1)
+    theirs = official_multi_similarity(x, y, scale_neg=40.0)
+    ours = multi_similarity_loss(z, y, alpha=2.0, beta=40.0, base=0.5, epsilon=0.1)
+    # the two differ only where an anchor mines positives but no negatives (or the reverse):
+    # the official code drops the anchor (:41-42), bierlib and PML keep its other term
+    sim = (x @ x.T).detach()
+    same = y[:, None] == y[None, :]
+    eye = torch.eye(len(y), dtype=torch.bool)
+    for i in range(len(y)):
+        pos, neg = sim[i][same[i] & ~eye[i]], sim[i][~same[i]]
+        assert (neg + 0.1 > pos.min()).any() and (pos - 0.1 < neg.max()).any()  # both mined
+    assert torch.allclose(ours, theirs, rtol=1e-10)
+    g_ours, = torch.autograd.grad(ours, z)
+    g_theirs, = torch.autograd.grad(theirs, z)
+    assert close(g_ours, g_theirs, 1e-8)
+
+
+def official_proxy_anchor(x, t, proxies, nb_classes, mrg=0.1, alpha=32.0):
+    """code/losses.py:38-57 at ``PA`` (Proxy_Anchor.forward; mrg 0.1, alpha 32 at :27)."""
+    cos = F.normalize(x, dim=1) @ F.normalize(proxies, dim=1).T              # :41 (l2_norm)
+    p_one_hot = F.one_hot(t, nb_classes).to(x.dtype)                          # :42-43
+    n_one_hot = 1 - p_one_hot
+    pos_exp = torch.exp(-alpha * (cos - mrg))                                 # :45-46
+    neg_exp = torch.exp(alpha * (cos + mrg))
+    with_pos_proxies = torch.nonzero(p_one_hot.sum(dim=0) != 0).squeeze(dim=1)  # :48-49
+    num_valid_proxies = len(with_pos_proxies)
+    p_sim_sum = torch.where(p_one_hot == 1, pos_exp, torch.zeros_like(pos_exp)).sum(dim=0)
+    n_sim_sum = torch.where(n_one_hot == 1, neg_exp, torch.zeros_like(neg_exp)).sum(dim=0)
+    pos_term = torch.log(1 + p_sim_sum).sum() / num_valid_proxies             # :54-56
+    neg_term = torch.log(1 + n_sim_sum).sum() / nb_classes
+    return pos_term + neg_term
+
+
+@pytest.mark.parametrize("classes,in_batch,per_class,dim,seed", [(10, 4, 3, 16, 0),
+                                                                 (6, 6, 2, 8, 1)])
+def test_proxy_anchor_matches_the_official(classes, in_batch, per_class, dim, seed):
+    from bierlib.losses import ProxyAnchorLoss, proxy_anchor_loss
+
+    x, y = _pk_batch(in_batch, per_class, dim, seed)  # classes 0..in_batch-1 of ``classes``
+    proxies = torch.randn(classes, dim, dtype=torch.float64,
+                          generator=torch.Generator().manual_seed(seed + 10), requires_grad=True)
+    theirs = official_proxy_anchor(x, y, proxies, classes)
+    ours = proxy_anchor_loss(x, y, proxies, margin=0.1, alpha=32.0)
+    assert torch.allclose(ours, theirs, rtol=1e-10)
+    g_ours, = torch.autograd.grad(ours, proxies)
+    g_theirs, = torch.autograd.grad(official_proxy_anchor(x, y, proxies, classes), proxies)
+    assert close(g_ours, g_theirs, 1e-8)
+    # the defaults and the proxies' initialisation and rate (:27-31; train.py:241-242)
+    module = ProxyAnchorLoss(classes, dim)
+    assert (module.margin, module.alpha, module.lr_multiplier) == (0.1, 32.0, 100.0)

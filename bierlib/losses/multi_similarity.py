@@ -20,13 +20,16 @@ far more evenly at alpha = 2.
 
 Defaults: alpha = 2, beta = 50, lambda (``base``) = 0.5 and epsilon = 0.1, the defaults of
 pytorch-metric-learning's ``MultiSimilarityLoss`` and ``MultiSimilarityMiner``. The authors'
-released code (msight-tech/research-ms-loss, ``ret_benchmark/losses/multi_similarity_loss.py``)
-fixes lambda = 0.5 (``thresh``) and epsilon = 0.1 (``margin``) and sets alpha = 2 and beta = 40
-in its default configuration (``ret_benchmark/config/defaults.py``). Mining compares detached
-similarities (it selects pairs, it is not differentiated), ``epsilon=None`` keeps every pair,
-and an anchor without mined pairs adds 0 but still counts in 1/B (as in the released code and
-in PML). The anchor itself is excluded by index; the released code drops every "positive"
-with S >= 1 - 1e-5, an exact duplicate of the anchor included.
+released code (msight-tech/research-ms-loss at b68507d,
+``ret_benchmark/losses/multi_similarity_loss.py:18-19``) fixes lambda = 0.5 (``thresh``) and
+epsilon = 0.1 (``margin``), and its default configuration sets alpha = 2 and beta = 40
+(``ret_benchmark/config/defaults.py:41-42``); ``tests/test_official.py`` transcribes its loss
+and matches it at beta = 40. Mining compares detached similarities (it selects pairs, it is not
+differentiated), ``epsilon=None`` keeps every pair, and every anchor counts in 1/B. Two
+differences from the released code, both kept as PML has them: an anchor that mines positives
+but no negatives (or the reverse) keeps its one term here, while the released code drops the
+anchor (``:41-42``); and the anchor itself is excluded by index, while the released code drops
+every "positive" with S >= 1 - 1e-5, an exact duplicate of the anchor included.
 """
 from __future__ import annotations
 

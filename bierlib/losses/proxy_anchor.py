@@ -12,8 +12,9 @@ embeddings of p's class and X_p- the others; delta is the margin and alpha the s
 gradient of an embedding with respect to a proxy is weighted by a softmax over the batch's
 embeddings on the same side of that proxy, so each embedding's pull depends on the others.
 
-Defaults, as the authors' code (tjddus9597/Proxy-Anchor-CVPR2020, ``code/losses.py`` and
-``code/train.py``) and pytorch-metric-learning's ``ProxyAnchorLoss``: delta = 0.1, alpha = 32,
+Defaults, as the authors' code (tjddus9597/Proxy-Anchor-CVPR2020 at 51db570,
+``code/losses.py:27-31`` and ``code/train.py:241-242``; ``tests/test_official.py`` transcribes
+its loss) and pytorch-metric-learning's ``ProxyAnchorLoss``: delta = 0.1, alpha = 32,
 the proxies drawn by ``kaiming_normal_(mode="fan_out")`` (normal, standard deviation
 sqrt(2 / C)) and trained at 100 times the network's learning rate (:class:`ProxyAnchorLoss`'s
 ``lr_multiplier``, which :func:`bierlib.training.train` applies).
@@ -61,7 +62,7 @@ class ProxyAnchorLoss(nn.Module):
         embedding_dim: D.
         margin: delta; alpha: the scale.
         lr_multiplier: the proxies' learning rate as a multiple of the base rate, applied by
-            :func:`bierlib.training.train` (100 in the authors' code).
+            :func:`bierlib.training.train` (100 in the authors' ``code/train.py:242``).
     """
 
     def __init__(self, classes, embedding_dim: int, margin: float = 0.1, alpha: float = 32.0,
